@@ -1,0 +1,1 @@
+"""The HTTP service: one FastAPI application assembling each domain's router."""

@@ -1,0 +1,1 @@
+"""Reference data: markets, their runs and time zones, and the instruments they publish."""

@@ -1,0 +1,24 @@
+"""The `marketintel` command: one entry point, a sub-command per job."""
+
+from __future__ import annotations
+
+import typer
+
+from marketintel.cli import config_cmd, db_cmd, demo_cmd, prices_cmd, serve_cmd, simulate_cmd
+
+app = typer.Typer(
+    name="marketintel",
+    help="254Carbon Market Intelligence Platform. Honours MARKETINTEL_* variables (see `marketintel config show`).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.command("simulate")(simulate_cmd.simulate)
+app.command("summary")(simulate_cmd.summary)
+app.command("prices")(prices_cmd.prices)
+app.command("serve")(serve_cmd.serve)
+app.command("demo")(demo_cmd.demo)
+
+if __name__ == "__main__":
+    app()

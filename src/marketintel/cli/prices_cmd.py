@@ -1,0 +1,67 @@
+"""`marketintel prices`: read prices as known now or as of any past moment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import typer
+from rich.table import Table
+
+from marketintel.cli.context import console, fail, settings
+from marketintel.store.service import open_timeseries
+
+
+def _instant(option: str, text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"{option}: {text!r} is not an ISO-8601 date or time", 2) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def prices(
+    market: str = typer.Option(..., help="market code, e.g. MISO"),
+    location: list[str] = typer.Option([], help="location id(s); repeat for several (default: all)"),
+    run: str = typer.Option("DA", help="run: DA, RT, RT5, RT15, ID"),
+    start: str = typer.Option(..., help="first interval start, ISO-8601 (UTC unless an offset is given)"),
+    end: str = typer.Option(..., help="end of the range (exclusive)"),
+    as_of: str = typer.Option("", "--as-of", help="return what was known at this moment"),
+    resample: str = typer.Option("", help="hour or day (market-local days): avg/min/max of lmp"),
+    csv: bool = typer.Option(False, "--csv", help="write CSV to stdout instead of a table"),
+) -> None:
+    """Print prices for a market and run, optionally as of a past moment or resampled."""
+    store = open_timeseries(settings().timeseries_url, create=False)
+    try:
+        args = {
+            "market": market,
+            "run": run,
+            "locations": location or None,
+            "start": _instant("--start", start),
+            "end": _instant("--end", end),
+            "as_of": _instant("--as-of", as_of) if as_of else None,
+        }
+        if resample:
+            if resample not in ("hour", "day"):
+                raise fail(f"--resample: {resample!r} must be 'hour' or 'day'", 2)
+            table = store.resample_prices(freq=resample, **args)  # type: ignore[arg-type]
+        else:
+            table = store.prices(**args)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    _print(table, csv)
+
+
+def _print(table: pa.Table, csv: bool) -> None:
+    if csv:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink)
+        sys.stdout.write(sink.getvalue().to_pybytes().decode())
+        return
+    view = Table(*table.column_names)
+    for row in table.to_pylist():
+        view.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(view)
+    console.print(f"{table.num_rows} row(s)")

@@ -1,0 +1,26 @@
+"""`marketintel serve`: the HTTP server."""
+
+from __future__ import annotations
+
+import typer
+
+from marketintel.cli.context import settings
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to bind"),
+    port: int = typer.Option(8000, help="TCP port"),
+) -> None:
+    """Serve the platform's HTTP API (health at /healthz, OpenAPI docs at /docs)."""
+    run_server(host, port)
+
+
+def run_server(host: str, port: int) -> None:
+    import uvicorn
+
+    from marketintel.api.app import create_app
+    from marketintel.logs import configure_json_logging
+
+    config = settings()
+    configure_json_logging(config.log_level)
+    uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=True)

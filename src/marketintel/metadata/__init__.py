@@ -1,0 +1,1 @@
+"""The metadata store: tenants, users, sources, instruments, checkpoints and runs (SQLAlchemy + Alembic)."""

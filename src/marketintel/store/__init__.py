@@ -1,0 +1,1 @@
+"""Where facts live: the bitemporal time-series store and its engines."""

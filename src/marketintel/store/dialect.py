@@ -1,0 +1,109 @@
+"""The few places where DuckDB's and ClickHouse's SQL differ, so the store's queries are written once.
+
+Values are rendered as literals rather than bound parameters because chdb takes no parameters; every
+literal goes through these functions, which quote strings so user input never becomes SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+
+
+def utc(value: dt.datetime, name: str) -> dt.datetime:
+    """The instant in UTC; a naive datetime is an error, not silently taken as UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must carry a time zone (got naive {value.isoformat()})")
+    return value.astimezone(dt.UTC)
+
+
+class Dialect(ABC):
+    name: str
+
+    @abstractmethod
+    def string(self, value: str) -> str: ...
+
+    @abstractmethod
+    def timestamp(self, value: dt.datetime) -> str: ...
+
+    @abstractmethod
+    def date(self, value: dt.date) -> str: ...
+
+    @abstractmethod
+    def keep_last(self, select: str, partition: Sequence[str], order_by: str) -> str:
+        """`select` reduced to its last row (by `order_by`) within each `partition` group."""
+
+    @abstractmethod
+    def bucket(self, column: str, freq: str, timezone: str) -> str:
+        """The start (as a UTC instant) of the hour or local day that `column` falls in."""
+
+    def literal(self, value: object) -> str:
+        if isinstance(value, str):
+            return self.string(value)
+        if isinstance(value, dt.datetime):
+            return self.timestamp(value)
+        if isinstance(value, dt.date):
+            return self.date(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return repr(value)
+        raise TypeError(f"cannot render {type(value).__name__} as a SQL literal")
+
+    def in_list(self, column: str, values: Iterable[object]) -> str:
+        rendered = ", ".join(self.literal(v) for v in values)
+        return f"{column} IN ({rendered})"
+
+    def null_safe_equal(self, left: str, right: str) -> str:
+        # coalesce, not OR: `1 = NULL OR false` is NULL, which would hide a change from or to NULL
+        return f"coalesce({left} = {right}, {left} IS NULL AND {right} IS NULL)"
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+
+    def string(self, value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    def timestamp(self, value: dt.datetime) -> str:
+        return f"TIMESTAMPTZ '{utc(value, 'timestamp').strftime('%Y-%m-%d %H:%M:%S.%f')}+00'"
+
+    def date(self, value: dt.date) -> str:
+        return f"DATE '{value.isoformat()}'"
+
+    def keep_last(self, select: str, partition: Sequence[str], order_by: str) -> str:
+        return (
+            f"SELECT * FROM ({select}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(partition)} ORDER BY {order_by} DESC) = 1"
+        )
+
+    def bucket(self, column: str, freq: str, timezone: str) -> str:
+        if freq == "hour":
+            return f"date_trunc('hour', {column})"
+        zone = self.string(timezone)
+        return f"(date_trunc('day', {column} AT TIME ZONE {zone}) AT TIME ZONE {zone})"
+
+
+class ClickHouseDialect(Dialect):
+    name = "clickhouse"
+
+    def string(self, value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def timestamp(self, value: dt.datetime) -> str:
+        text = utc(value, "timestamp").strftime("%Y-%m-%d %H:%M:%S.%f")
+        return f"toDateTime64('{text}', 6, 'UTC')"
+
+    def date(self, value: dt.date) -> str:
+        return f"toDate('{value.isoformat()}')"
+
+    def keep_last(self, select: str, partition: Sequence[str], order_by: str) -> str:
+        keys = ", ".join(partition)
+        return f"SELECT * FROM ({select}) ORDER BY {keys}, {order_by} DESC LIMIT 1 BY {keys}"
+
+    def bucket(self, column: str, freq: str, timezone: str) -> str:
+        if freq == "hour":
+            # toStartOfHour gives a DateTime, which ClickHouse sends to Arrow as bare uint32 seconds
+            return f"toDateTime64(toStartOfHour({column}), 6, 'UTC')"
+        return f"toDateTime64(toTimeZone(toStartOfDay({column}, {self.string(timezone)}), 'UTC'), 6, 'UTC')"

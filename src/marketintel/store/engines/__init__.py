@@ -1,0 +1,1 @@
+"""Time-series engines behind one interface: DuckDB (default) and ClickHouse (server or chdb)."""

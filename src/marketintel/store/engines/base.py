@@ -1,0 +1,383 @@
+"""The time-series store interface, and the bitemporal logic every engine shares.
+
+An engine supplies four things: run a statement, run a query into Arrow, write a conformed batch's new
+revisions, and upsert a reference table. Everything else — validation, revision detection rules, the
+as-of reads, resampling — is written once here in SQL rendered through the engine's `Dialect`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketintel.catalog.markets import market as market_named
+from marketintel.store.dialect import Dialect, utc
+from marketintel.store.models import (
+    CURVE_POINTS,
+    DATASETS,
+    FORWARD_QUOTES,
+    FUNDAMENTALS,
+    INSTRUMENTS_SCHEMA,
+    KNOWLEDGE_TIME,
+    PRICES,
+    SERIES_SCHEMA,
+    Dataset,
+)
+from marketintel.store.validation import BatchRejected, validate_facts, validate_instruments, validate_series
+
+Freq = Literal["hour", "day"]
+
+# Reference tables: name -> (schema, key columns)
+REFERENCES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
+    "instruments": (INSTRUMENTS_SCHEMA, ("market", "location")),
+    "series": (SERIES_SCHEMA, ("series_id",)),
+}
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    dataset: str
+    received: int
+    written: int
+
+    @property
+    def unchanged(self) -> int:
+        """Rows that restated what the store already knew: idempotent no-ops."""
+        return self.received - self.written
+
+
+@dataclass
+class DatasetSummary:
+    rows: int
+    first: dt.datetime | dt.date | None
+    last: dt.datetime | dt.date | None
+
+
+@dataclass
+class StoreSummary:
+    engine: str
+    datasets: dict[str, DatasetSummary] = field(default_factory=dict)
+    markets: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def revision_generations(dataset: Dataset, table: pa.Table) -> list[pa.Table]:
+    """The batch split so that each part holds each entity at most once, oldest knowledge first.
+
+    The store compares a row with the latest revision it already holds, so two revisions of one entity
+    in one batch must be written one after the other. Exact repeats (same key, same values) collapse;
+    the same key with different values is ambiguous and rejected.
+    """
+    keys = pl.from_arrow(table.select(list(dataset.entity)))
+    assert isinstance(keys, pl.DataFrame)
+    hashes = keys.hash_rows()
+    if (
+        hashes.n_unique() == len(hashes)
+        and keys.select(pl.all().is_null().any()).sum_horizontal().item() == 0
+    ):
+        return [table]
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.unique(maintain_order=True)
+    clashes = frame.select(dataset.key).is_duplicated()
+    if clashes.any():
+        row = frame.filter(clashes).row(0, named=True)
+        described = ", ".join(f"{c}={row[c]}" for c in dataset.key)
+        raise BatchRejected(dataset.name, f"two rows with the same key and different values ({described})")
+    rank = pl.col(KNOWLEDGE_TIME).rank("ordinal").over(list(dataset.entity)).alias("_generation")
+    frame = frame.with_columns(rank)
+    return [
+        frame.filter(pl.col("_generation") == g).drop("_generation").to_arrow().cast(dataset.schema)
+        for g in range(1, int(frame["_generation"].max()) + 1)  # type: ignore[arg-type]
+    ]
+
+
+class TimeSeriesStore(ABC):
+    """Bitemporal facts: write Arrow batches, read what was known at any moment."""
+
+    dialect: Dialect
+    url: str
+
+    def __init__(self) -> None:
+        self._reference_cache: dict[str, set[tuple[str, ...]]] = {}
+
+    # --- what an engine provides -------------------------------------------------------------------
+
+    @abstractmethod
+    def create_schema(self) -> None:
+        """Create the tables if missing; safe to call on every start."""
+
+    @abstractmethod
+    def query(self, sql: str) -> pa.Table:
+        """Run a query and return its result as Arrow (timestamps as UTC)."""
+
+    @abstractmethod
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> int:
+        """Insert the rows of `table` (each entity once) that are not already the known value; return count."""
+
+    @abstractmethod
+    def _upsert_reference(self, name: str, table: pa.Table) -> int:
+        """Insert or update reference rows by key; return how many keys were new."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need nothing
+        pass
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def register_instruments(self, batch: pa.Table) -> int:
+        return self._register("instruments", validate_instruments(batch))
+
+    def register_series(self, batch: pa.Table) -> int:
+        return self._register("series", validate_series(batch))
+
+    def _register(self, name: str, table: pa.Table) -> int:
+        key = list(REFERENCES[name][1])
+        if table.num_rows and pl.from_arrow(table.select(key)).is_duplicated().any():  # type: ignore[union-attr]
+            raise BatchRejected(name, f"the same {key} appears twice in one batch")
+        new = self._upsert_reference(name, table)
+        self._reference_cache.pop(name, None)
+        return new
+
+    def reference_keys(self, name: str) -> set[tuple[str, ...]]:
+        if name not in self._reference_cache:
+            key = REFERENCES[name][1]
+            rows = self.query(f"SELECT {', '.join(key)} FROM {name}")
+            self._reference_cache[name] = set(zip(*(rows.column(c).to_pylist() for c in key), strict=True))
+        return self._reference_cache[name]
+
+    def write(self, dataset: Dataset, batch: pa.Table | pa.RecordBatch) -> WriteResult:
+        """Validate and write a batch: all of it or nothing; known facts are skipped, changes are revisions."""
+        table = validate_facts(dataset, batch, self.reference_keys)
+        if table.num_rows == 0:
+            return WriteResult(dataset.name, 0, 0)
+        generations = revision_generations(dataset, table)
+        with self._transaction():
+            written = sum(self._write_new_revisions(dataset, part) for part in generations)
+        return WriteResult(dataset.name, table.num_rows, written)
+
+    def write_prices(self, batch: pa.Table | pa.RecordBatch) -> WriteResult:
+        return self.write(PRICES, batch)
+
+    # --- SQL shared by the engines' writers ------------------------------------------------------
+
+    def overlap_sql(self, dataset: Dataset, table: pa.Table) -> str:
+        """A query returning a row iff the store holds any fact in the batch's time range and first key."""
+        return f"SELECT 1 FROM {dataset.name} WHERE {self._range_filter(dataset, table)} LIMIT 1"
+
+    def pending_sql(self, dataset: Dataset, batch: str, table: pa.Table) -> str:
+        """The batch rows that are not the value already known at their knowledge time, plus a `_clash`
+        flag for rows whose exact key is already stored with a different value."""
+        d = self.dialect
+        on = " AND ".join(f"b.{c} = e.{c}" for c in dataset.entity)
+        same = " AND ".join(d.null_safe_equal(f"b.{c}", f"e.{c}") for c in dataset.values)
+        existing_cols = ", ".join((*dataset.entity, *dataset.values, KNOWLEDGE_TIME))
+        columns = ", ".join(f"b.{c} AS {c}" for c in dataset.columns)
+        return (
+            f"SELECT {columns}, (e.{KNOWLEDGE_TIME} IS NOT NULL AND e.{KNOWLEDGE_TIME} = b.{KNOWLEDGE_TIME}) AS _clash "
+            f"FROM {batch} AS b ASOF LEFT JOIN (SELECT {existing_cols} FROM {dataset.name} "
+            f"WHERE {self._range_filter(dataset, table)}) AS e ON {on} AND b.{KNOWLEDGE_TIME} >= e.{KNOWLEDGE_TIME} "
+            f"WHERE e.{KNOWLEDGE_TIME} IS NULL OR NOT ({same})"
+        )
+
+    def _range_filter(self, dataset: Dataset, table: pa.Table) -> str:
+        d = self.dialect
+        column = table.column(dataset.time_column)
+        lo, hi = pc.min(column).as_py(), pc.max(column).as_py()
+        first = dataset.entity[0]
+        firsts = pc.unique(table.column(first)).to_pylist()
+        time = dataset.time_column
+        return f"{time} >= {d.literal(lo)} AND {time} <= {d.literal(hi)} AND {d.in_list(first, firsts)}"
+
+    @staticmethod
+    def clash_error(dataset: Dataset, clash: pa.Table) -> BatchRejected:
+        row = clash.slice(0, 1).to_pylist()[0]
+        described = ", ".join(f"{c}={row[c]}" for c in dataset.key)
+        return BatchRejected(
+            dataset.name,
+            f"{clash.num_rows} row(s) restate a stored key with a different value ({described}); "
+            "a correction needs a later knowledge_time",
+        )
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _as_of_clause(self, as_of: dt.datetime | None) -> list[str]:
+        if as_of is None:
+            return []
+        return [f"{KNOWLEDGE_TIME} <= {self.dialect.timestamp(utc(as_of, 'as_of'))}"]
+
+    def _latest(self, dataset: Dataset, where: list[str], as_of: dt.datetime | None) -> str:
+        conditions = " AND ".join(where + self._as_of_clause(as_of)) or "true"
+        select = f"SELECT {', '.join(dataset.columns)} FROM {dataset.name} WHERE {conditions}"
+        return self.dialect.keep_last(select, list(dataset.entity), KNOWLEDGE_TIME)
+
+    def _price_filter(
+        self, market: str, run: str, start: dt.datetime, end: dt.datetime, locations: Sequence[str] | None
+    ) -> list[str]:
+        d = self.dialect
+        where = [
+            f"market = {d.string(market)}",
+            f"run = {d.string(run)}",
+            f"interval_start >= {d.timestamp(utc(start, 'start'))}",
+            f"interval_start < {d.timestamp(utc(end, 'end'))}",
+        ]
+        if locations:
+            where.append(d.in_list("location", locations))
+        return where
+
+    def prices(
+        self,
+        *,
+        market: str,
+        run: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        locations: Sequence[str] | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> pa.Table:
+        """Price facts in [start, end) as known at `as_of` (default: latest knowledge), ordered by location, time."""
+        latest = self._latest(PRICES, self._price_filter(market, run, start, end, locations), as_of)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY location, interval_start")
+
+    def latest_prices(
+        self,
+        *,
+        market: str,
+        run: str,
+        as_of: dt.datetime | None = None,
+        locations: Sequence[str] | None = None,
+        lookback: dt.timedelta = dt.timedelta(days=2),
+    ) -> pa.Table:
+        """Each location's most recent interval (within `lookback` of the market's newest one)."""
+        d = self.dialect
+        scope = [f"market = {d.string(market)}", f"run = {d.string(run)}", *self._as_of_clause(as_of)]
+        newest = self.query(
+            f"SELECT max(interval_start) AS newest FROM {PRICES.name} WHERE {' AND '.join(scope)}"
+        )
+        last = newest.column("newest")[0].as_py()
+        if last is None:
+            return PRICES.schema.empty_table()
+        window = self._price_filter(market, run, last - lookback, last + dt.timedelta(seconds=1), locations)
+        latest = self._latest(PRICES, window, as_of)
+        per_location = self.dialect.keep_last(latest, ["location"], "interval_start")
+        return self.query(f"SELECT * FROM ({per_location}) ORDER BY location")
+
+    def resample_prices(
+        self,
+        *,
+        market: str,
+        run: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        freq: Freq,
+        locations: Sequence[str] | None = None,
+        as_of: dt.datetime | None = None,
+        timezone: str | None = None,
+    ) -> pa.Table:
+        """Time-weighted average, min and max of lmp per location and hour or market-local day."""
+        if freq not in ("hour", "day"):
+            raise ValueError(f"freq must be 'hour' or 'day' (got {freq!r})")
+        zone = timezone or market_named(market).timezone
+        latest = self._latest(PRICES, self._price_filter(market, run, start, end, locations), as_of)
+        bucket = self.dialect.bucket("interval_start", freq, zone)
+        return self.query(
+            f"SELECT market, location, run, {bucket} AS bucket_start, count(*) AS intervals, "
+            f"sum(lmp * interval_minutes) / sum(interval_minutes) AS lmp_avg, "
+            f"min(lmp) AS lmp_min, max(lmp) AS lmp_max "
+            f"FROM ({latest}) GROUP BY market, location, run, bucket_start ORDER BY location, bucket_start"
+        )
+
+    def fundamentals(
+        self,
+        *,
+        series_ids: Sequence[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        as_of: dt.datetime | None = None,
+    ) -> pa.Table:
+        d = self.dialect
+        where = [
+            d.in_list("series_id", series_ids),
+            f"interval_start >= {d.timestamp(utc(start, 'start'))}",
+            f"interval_start < {d.timestamp(utc(end, 'end'))}",
+        ]
+        latest = self._latest(FUNDAMENTALS, where, as_of)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY series_id, interval_start")
+
+    def forward_quotes(
+        self,
+        *,
+        market: str,
+        trade_date: dt.date,
+        location: str | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> pa.Table:
+        d = self.dialect
+        where = [f"market = {d.string(market)}", f"trade_date = {d.date(trade_date)}"]
+        if location is not None:
+            where.append(f"location = {d.string(location)}")
+        latest = self._latest(FORWARD_QUOTES, where, as_of)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY location, block, delivery_start, delivery_end")
+
+    def curve_points(
+        self,
+        *,
+        curve_id: str,
+        as_of_date: dt.date,
+        scenario_id: str = "BASE",
+        as_of: dt.datetime | None = None,
+    ) -> pa.Table:
+        d = self.dialect
+        where = [
+            f"curve_id = {d.string(curve_id)}",
+            f"scenario_id = {d.string(scenario_id)}",
+            f"as_of_date = {d.date(as_of_date)}",
+        ]
+        latest = self._latest(CURVE_POINTS, where, as_of)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY granularity, delivery_start")
+
+    def instruments(self, market: str | None = None) -> pa.Table:
+        where = f" WHERE market = {self.dialect.string(market)}" if market else ""
+        return self.query(f"SELECT * FROM instruments{where} ORDER BY market, location")
+
+    def series(self) -> pa.Table:
+        return self.query("SELECT * FROM series ORDER BY series_id")
+
+    def summary(self) -> StoreSummary:
+        """Row counts and time spans per dataset, and per market for prices (all revisions counted)."""
+        result = StoreSummary(engine=self.dialect.name)
+        for dataset in DATASETS.values():
+            time = dataset.time_column
+            row = self.query(
+                f"SELECT count(*) AS n, min({time}) AS first, max({time}) AS last FROM {dataset.name}"
+            ).to_pylist()[0]
+            result.datasets[dataset.name] = DatasetSummary(int(row["n"]), row["first"], row["last"])
+        per_market = self.query(
+            "SELECT market, count(*) AS rows, count(DISTINCT location) AS locations, "
+            "min(interval_start) AS first, max(interval_start) AS last "
+            f"FROM {PRICES.name} GROUP BY market ORDER BY market"
+        )
+        instruments = self.query("SELECT market, count(*) AS instruments FROM instruments GROUP BY market")
+        counts = dict(
+            zip(
+                instruments.column("market").to_pylist(),
+                instruments.column("instruments").to_pylist(),
+                strict=True,
+            )
+        )
+        for row in per_market.to_pylist():
+            market_code = row.pop("market")
+            result.markets[market_code] = {"instruments": counts.get(market_code, 0), **row}
+        for market_code, n in counts.items():
+            result.markets.setdefault(market_code, {"instruments": n, "rows": 0, "locations": 0})
+        return result
