@@ -65,7 +65,9 @@ def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
 
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKETINTEL_CONFIG", "/nonexistent/mi.toml")
-    with pytest.raises(ConfigError, match=re.escape("MARKETINTEL_CONFIG='/nonexistent/mi.toml': no such file")):
+    with pytest.raises(
+        ConfigError, match=re.escape("MARKETINTEL_CONFIG='/nonexistent/mi.toml': no such file")
+    ):
         load_settings()
 
 
