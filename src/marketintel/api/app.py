@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from marketintel import __version__
 from marketintel.config import Settings
@@ -26,7 +25,6 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="254Carbon Market Intelligence Platform",
         version=__version__,
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.settings = settings

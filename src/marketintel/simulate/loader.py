@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketintel.metadata import service as metadata
@@ -14,6 +15,7 @@ from marketintel.store.models import DATASETS
 from marketintel.store.service import TimeSeriesStore
 
 Progress = Callable[[SimBatch, int], None]
+WRITE_ROWS = 1_000_000
 
 
 @dataclass
@@ -40,7 +42,7 @@ def load_simulation(
         )
         session.commit()
     try:
-        for batch in simulate(spec):
+        for batch in coalesce(simulate(spec)):
             written = _write(batch, store, sessions)
             report.add(batch.dataset, batch.table.num_rows, written)
             if progress:
@@ -54,6 +56,28 @@ def load_simulation(
         metadata.finish_run(session, run_id, "succeeded", sum(report.written.values()))
         session.commit()
     return report
+
+
+def coalesce(batches: Iterable[SimBatch], max_rows: int = WRITE_ROWS) -> Iterator[SimBatch]:
+    """Consecutive batches of one dataset joined up to `max_rows`: a store write has a fixed cost (a
+    commit, a range check), so a few large writes beat hundreds of small ones. Order is kept, so a
+    revision never lands before the fact it revises."""
+    pending: list[SimBatch] = []
+    rows = 0
+    for batch in batches:
+        if pending and (batch.dataset != pending[0].dataset or rows + batch.table.num_rows > max_rows):
+            yield _joined(pending)
+            pending, rows = [], 0
+        pending.append(batch)
+        rows += batch.table.num_rows
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(batches: list[SimBatch]) -> SimBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return SimBatch(batches[0].dataset, pa.concat_tables([b.table for b in batches]))
 
 
 def _write(batch: SimBatch, store: TimeSeriesStore, sessions: sessionmaker[Session]) -> int:

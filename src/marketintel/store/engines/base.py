@@ -16,7 +16,6 @@ from typing import Literal
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from marketintel.catalog.markets import market as market_named
 from marketintel.store.dialect import Dialect, utc
@@ -191,13 +190,22 @@ class TimeSeriesStore(ABC):
         )
 
     def _range_filter(self, dataset: Dataset, table: pa.Table) -> str:
+        """Where stored facts could share an entity with the batch: per value of the first entity column
+        (market, series…), the batch's time range for it — tight enough that a batch of new days for
+        several markets does not look like it overlaps the days already loaded."""
         d = self.dialect
-        column = table.column(dataset.time_column)
-        lo, hi = pc.min(column).as_py(), pc.max(column).as_py()
-        first = dataset.entity[0]
-        firsts = pc.unique(table.column(first)).to_pylist()
-        time = dataset.time_column
-        return f"{time} >= {d.literal(lo)} AND {time} <= {d.literal(hi)} AND {d.in_list(first, firsts)}"
+        first, time = dataset.entity[0], dataset.time_column
+        spans = table.group_by(first).aggregate([(time, "min"), (time, "max")])
+        ranges = [
+            f"({first} = {d.literal(value)} AND {time} >= {d.literal(lo)} AND {time} <= {d.literal(hi)})"
+            for value, lo, hi in zip(
+                spans.column(first).to_pylist(),
+                spans.column(f"{time}_min").to_pylist(),
+                spans.column(f"{time}_max").to_pylist(),
+                strict=True,
+            )
+        ]
+        return "(" + " OR ".join(ranges) + ")"
 
     @staticmethod
     def clash_error(dataset: Dataset, clash: pa.Table) -> BatchRejected:
