@@ -1,0 +1,1 @@
+"""Connectors: one per published source, each mostly a format mapping and a URL builder on the SDK."""
