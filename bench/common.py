@@ -69,7 +69,16 @@ def machine_info(modules: Sequence[str] = ("duckdb", "chdb", "pyarrow", "pandas"
         "python": platform.python_version(),
         "versions": {m: _version(m) for m in modules},
         "git": git_commit(),
+        "load_average_at_start": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages: other work on the machine skews the timings."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def latency_stats(seconds: Sequence[float]) -> dict[str, float | int]:

@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.common import directory_bytes, latency_stats, machine_info, ratio, write_results
+from bench.common import directory_bytes, latency_stats, load_average, machine_info, ratio, write_results
 from marketintel.catalog.markets import market as market_named
 from marketintel.store.models import INSTRUMENTS_SCHEMA, PRICES
 from marketintel.store.service import TimeSeriesStore, open_timeseries
@@ -887,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_workdir and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     payload["finished"] = dt.datetime.now(UTC)
+    payload["machine"]["load_average_at_end"] = load_average()
     payload["wall_s"] = round((payload["finished"] - created).total_seconds(), 1)
     stem = f"storage-{'-'.join(params.engines)}-{created:%Y%m%d}"
     paths = write_results(

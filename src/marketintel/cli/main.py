@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from marketintel.cli import config_cmd, db_cmd, demo_cmd, prices_cmd, serve_cmd, simulate_cmd
+from marketintel.cli import (
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    ingest_cmd,
+    parse_cmd,
+    prices_cmd,
+    serve_cmd,
+    simulate_cmd,
+)
 
 app = typer.Typer(
     name="marketintel",
@@ -17,6 +26,8 @@ app.add_typer(db_cmd.app, name="db")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("summary")(simulate_cmd.summary)
 app.command("prices")(prices_cmd.prices)
+app.command("parse")(parse_cmd.parse)
+app.command("ingest")(ingest_cmd.ingest)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 

@@ -19,7 +19,9 @@ def connectors() -> dict[str, type[Connector]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if getattr(cls, "__abstractmethods__", None) or not hasattr(cls, "name"):
+        # only the shipped sources: a subclass defined elsewhere (a notebook, a test) is not a product connector
+        shipped = cls.__module__.startswith(f"{sources.__name__}.")
+        if not shipped or getattr(cls, "__abstractmethods__", None) or not hasattr(cls, "name"):
             continue
         if cls.name in found and found[cls.name] is not cls:
             raise RuntimeError(f"two connectors named {cls.name!r}: {found[cls.name]} and {cls}")

@@ -1,0 +1,1 @@
+"""Ingestion: connector payloads into the store, archived, validated, checkpointed, never half written."""

@@ -1,0 +1,37 @@
+"""What an ingest run reports: per file, what happened to it; overall, whether anything failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["written", "unchanged", "quarantined", "failed"]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    name: str
+    status: Status
+    sha256: str | None = None
+    archived_as: str | None = None
+    rows: int = 0
+    written: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    source: str
+    files: list[FileOutcome] = field(default_factory=list)
+    checkpoint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(f.status in ("written", "unchanged") for f in self.files)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(f.written for f in self.files)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.files if f.status == status)

@@ -1,0 +1,240 @@
+"""The ingest pipeline shared by every connector: archive → map → validate → write → checkpoint.
+
+Nothing is lost: every raw payload is archived before it is parsed, and a payload that cannot be parsed
+or written is moved to `raw/quarantine/…` with its reason. Nothing is half written: a payload's rows
+go in as one store batch (all or nothing), and a window's checkpoint moves only after the day's writes
+committed — so a run killed at any point resumes from the checkpoint, and re-writing an already-written
+day adds 0 rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path, PurePosixPath
+
+import pyarrow as pa
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketintel.connectors.base import Connector
+from marketintel.connectors.fetch import Fetcher, FetchError, NotPublished
+from marketintel.connectors.models import ParseError, RawPayload
+from marketintel.connectors.parse import parse_payload
+from marketintel.ingest.models import FileOutcome, IngestReport
+from marketintel.metadata import service as metadata
+from marketintel.objects.service import ObjectStore
+from marketintel.store.models import PRICES
+from marketintel.store.service import TimeSeriesStore
+from marketintel.store.validation import BatchRejected, validate_facts
+
+log = logging.getLogger(__name__)
+QUARANTINE = "raw/quarantine"
+DAYS_STREAM = "days"
+
+
+def archive_key(source: str, payload: RawPayload) -> str:
+    day = payload.fetched_at.astimezone(dt.UTC)
+    return f"raw/{source}/{day:%Y/%m/%d}/{payload.name}"
+
+
+def stamp(mapped: pa.Table, knowledge_time: dt.datetime, source: str, sha256: str) -> pa.Table:
+    """Mapped rows made facts: when we learned them, from which source, from which exact file."""
+    n = mapped.num_rows
+    return pa.table(
+        {
+            **{name: mapped.column(name) for name in mapped.column_names},
+            "knowledge_time": pa.array([knowledge_time] * n, PRICES.schema.field("knowledge_time").type),
+            "source": pa.array([source] * n, pa.string()),
+            "source_file_sha256": pa.array([sha256] * n, pa.string()),
+        },
+        schema=PRICES.schema,
+    )
+
+
+class Ingestor:
+    """Ingests one connector's payloads into the store, archiving and quarantining through `objects`."""
+
+    def __init__(
+        self, connector: Connector, store: TimeSeriesStore, objects: ObjectStore, metadata_url: str
+    ) -> None:
+        self.connector = connector
+        self.store = store
+        self.objects = objects
+        self.sessions: sessionmaker[Session] = metadata.session_factory(metadata.engine_for(metadata_url))
+
+    # --- one payload ------------------------------------------------------------------------------
+
+    def archive(self, payload: RawPayload) -> str:
+        """Keep the raw bytes; a different file under a name already used is kept beside it, not over it."""
+        key = archive_key(self.connector.name, payload)
+        if self.objects.exists(key):
+            if self.objects.get(key) == payload.content:
+                return key
+            name = PurePosixPath(key)
+            key = str(name.with_name(f"{name.stem}.{payload.sha256[:12]}{name.suffix}"))
+            if self.objects.exists(key):
+                return key
+        self.objects.put(key, payload.content)
+        return key
+
+    def quarantine(self, key: str, payload: RawPayload, reason: str) -> str:
+        target = f"{QUARANTINE}/{key.removeprefix('raw/')}"
+        self.objects.move(key, target)
+        record = {
+            "source": self.connector.name,
+            "file": payload.name,
+            "url": payload.url,
+            "sha256": payload.sha256,
+            "reason": reason,
+            "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        self.objects.put(f"{target}.reason.json", json.dumps(record, indent=2).encode())
+        return target
+
+    def ingest_payload(self, payload: RawPayload, knowledge_time: dt.datetime | None = None) -> FileOutcome:
+        key = self.archive(payload)
+        try:
+            facts = stamp(
+                parse_payload(self.connector, payload),
+                knowledge_time or payload.fetched_at,
+                self.connector.name,
+                payload.sha256,
+            )
+            self._register_new_instruments(facts)
+            result = self.store.write(PRICES, facts)
+        except (ParseError, BatchRejected) as exc:
+            where = self.quarantine(key, payload, str(exc))
+            log.warning(
+                "quarantined",
+                extra={
+                    "source": self.connector.name,
+                    "file": payload.name,
+                    "reason": str(exc),
+                    "quarantined_as": where,
+                },
+            )
+            return FileOutcome(payload.name, "quarantined", payload.sha256, where, error=str(exc))
+        status = "written" if result.written else "unchanged"
+        return FileOutcome(payload.name, status, payload.sha256, key, result.received, result.written)
+
+    def _register_new_instruments(self, facts: pa.Table) -> None:
+        """Register locations first seen in this file — but only once the whole batch would be accepted,
+        so a malformed file cannot plant instruments."""
+        instruments = self.connector.instruments(facts)
+        known = self.store.reference_keys("instruments")
+        keys = zip(
+            instruments.column("market").to_pylist(), instruments.column("location").to_pylist(), strict=True
+        )
+        fresh = pa.array([key not in known for key in keys], pa.bool_())
+        new = instruments.filter(fresh)
+        if new.num_rows == 0:
+            return
+        candidates = known | {
+            tuple(k) for k in zip(*(new.column(c).to_pylist() for c in ("market", "location")), strict=True)
+        }
+        validate_facts(PRICES, facts, lambda name: candidates if name == "instruments" else set())
+        with self.sessions() as session:
+            metadata.upsert_instruments(session, new.to_pylist())
+            session.commit()
+        self.store.register_instruments(new)
+
+    # --- files and windows ------------------------------------------------------------------------
+
+    def ingest_files(self, paths: list[Path], knowledge_time: dt.datetime | None = None) -> IngestReport:
+        """Ingest local files, each on its own: one bad file does not stop the others."""
+        report = IngestReport(self.connector.name)
+        with self._run("ingest-files", {"files": [str(p) for p in paths]}) as record:
+            for path in paths:
+                now = dt.datetime.now(dt.UTC)
+                try:
+                    content = path.read_bytes()
+                except OSError as exc:
+                    report.files.append(FileOutcome(path.name, "failed", error=f"{path}: {exc.strerror}"))
+                    continue
+                payload = RawPayload(name=path.name, content=content, fetched_at=now, url=None)
+                report.files.append(self.ingest_payload(payload, knowledge_time))
+            record["report"] = report
+        return report
+
+    def ingest_window(self, start: dt.date, end: dt.date, fetcher: Fetcher) -> IngestReport:
+        """Market days in [start, end), resuming after the checkpoint; the checkpoint advances only over
+        days whose every file was written, so a failed day is retried by the next run."""
+        report = IngestReport(self.connector.name)
+        with self._run("ingest-window", {"start": start.isoformat(), "end": end.isoformat()}) as record:
+            done = self.checkpoint()
+            day = max(start, done + dt.timedelta(days=1)) if done else start
+            contiguous = True
+            while day < end:
+                outcomes, published = self._ingest_day(day, fetcher)
+                report.files.extend(outcomes)
+                contiguous = (
+                    contiguous and published and all(o.status in ("written", "unchanged") for o in outcomes)
+                )
+                if not published:  # the source has not got this far yet; later days will not be there either
+                    break
+                if contiguous:
+                    self._move_checkpoint(day)
+                    report.checkpoint = day.isoformat()
+                day += dt.timedelta(days=1)
+            record["report"] = report
+        return report
+
+    def _ingest_day(self, day: dt.date, fetcher: Fetcher) -> tuple[list[FileOutcome], bool]:
+        """The day's files ingested, and whether the source had published all of them."""
+        outcomes = []
+        for url in self.connector.urls(day):
+            name = self.connector.payload_name(url)
+            try:
+                payload = fetcher.get(url, name=name)
+            except NotPublished:
+                return outcomes, False
+            except FetchError as exc:
+                outcomes.append(FileOutcome(name, "failed", error=str(exc)))
+                continue
+            outcomes.append(self.ingest_payload(payload))
+        return outcomes, True
+
+    def checkpoint(self) -> dt.date | None:
+        with self.sessions() as session:
+            position = metadata.get_checkpoint(session, self.connector.name, DAYS_STREAM)
+        return dt.date.fromisoformat(position) if position else None
+
+    def _move_checkpoint(self, day: dt.date) -> None:
+        # the store write for this day has committed; only now may the checkpoint say so
+        with self.sessions() as session:
+            metadata.set_checkpoint(session, self.connector.name, DAYS_STREAM, day.isoformat())
+            session.commit()
+
+    # --- run records ------------------------------------------------------------------------------
+
+    def _run(self, kind: str, params: dict[str, object]) -> _RunRecord:
+        return _RunRecord(self.sessions, kind, self.connector.name, params)
+
+
+class _RunRecord:
+    """Records a run in the metadata store: started, then succeeded or failed with rows written."""
+
+    def __init__(self, sessions: sessionmaker[Session], kind: str, source: str, params: dict[str, object]):
+        self.sessions, self.kind, self.source, self.params = sessions, kind, source, params
+        self.values: dict[str, IngestReport] = {}
+
+    def __enter__(self) -> dict[str, IngestReport]:
+        with self.sessions() as session:
+            self.run_id = metadata.start_run(session, self.kind, source=self.source, params=self.params)
+            session.commit()
+        return self.values
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        report = self.values.get("report")
+        rows = report.rows_written if report else 0
+        if error is not None:
+            status, message = "failed", f"{type(error).__name__}: {error}"
+        elif report is not None and not report.ok:
+            bad = [f"{f.name}: {f.error}" for f in report.files if f.status in ("quarantined", "failed")]
+            status, message = "failed", "; ".join(bad)[:4000]
+        else:
+            status, message = "succeeded", None
+        with self.sessions() as session:
+            metadata.finish_run(session, self.run_id, status, rows, message=message)
+            session.commit()
