@@ -7,6 +7,7 @@ a route may hold a list of responses to play in turn (e.g. 429, 503, then the fi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering: a slow source
 
 
 @dataclass
@@ -42,6 +44,8 @@ def local_source() -> Iterator[LocalSource]:
             requests.append(self.path)
             queue = routes.get(self.path)
             reply = Reply(404, b"not found") if not queue else (queue.pop(0) if len(queue) > 1 else queue[0])
+            if reply.delay:
+                time.sleep(reply.delay)
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)

@@ -31,6 +31,7 @@ def ingest(
     start: str = typer.Option("", help="first market day of a live window, YYYY-MM-DD"),
     end: str = typer.Option("", help="end of the window (exclusive), YYYY-MM-DD"),
     base_url: str = typer.Option("", help="fetch from this root instead of the source's live endpoint"),
+    requests_per_second: float = typer.Option(0.0, help="request rate limit (default: the source's own)"),
 ) -> None:
     """Ingest files (--file) or market days [--start, --end) into the store; exits 1 if any file failed."""
     if bool(file) == bool(start or end):
@@ -48,7 +49,7 @@ def ingest(
             report = ingestor.ingest_files(file)
         else:
             first, last = _day("--start", start), _day("--end", end)
-            fetcher = Fetcher(requests_per_second=source.requests_per_second)
+            fetcher = Fetcher(requests_per_second=requests_per_second or source.requests_per_second)
             try:
                 report = ingestor.ingest_window(first, last, fetcher)
             finally:
