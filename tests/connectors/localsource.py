@@ -27,6 +27,7 @@ class LocalSource:
     base_url: str
     routes: dict[str, list[Reply]]
     requests: list[str]
+    headers: list[dict[str, str]] = field(default_factory=list)  # the request headers, in order
 
     def serve(self, target: str, *replies: Reply | bytes) -> None:
         """Answer `target` (e.g. '/market_reports/20240310_da_expost_lmp.csv') with these replies in turn;
@@ -38,10 +39,12 @@ class LocalSource:
 def local_source() -> Iterator[LocalSource]:
     routes: dict[str, list[Reply]] = {}
     requests: list[str] = []
+    seen_headers: list[dict[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
+            seen_headers.append({k.lower(): v for k, v in self.headers.items()})
             queue = routes.get(self.path)
             reply = Reply(404, b"not found") if not queue else (queue.pop(0) if len(queue) > 1 else queue[0])
             if reply.delay:
@@ -60,7 +63,7 @@ def local_source() -> Iterator[LocalSource]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LocalSource(f"http://127.0.0.1:{server.server_address[1]}", routes, requests)
+        yield LocalSource(f"http://127.0.0.1:{server.server_address[1]}", routes, requests, seen_headers)
     finally:
         server.shutdown()
         server.server_close()

@@ -69,3 +69,23 @@ def test_rate_limit_spaces_requests() -> None:
     for _ in range(5):
         limit.wait()
     assert time.monotonic() - started >= 4 / 20 * 0.9
+
+
+def test_headers_are_sent_and_secret_parameters_masked_in_the_recorded_url() -> None:
+    with local_source() as source:
+        source.serve("/api?zone=FR&securityToken=s3cret", b"<xml/>")
+        payload = fast_fetcher().get(
+            f"{source.base_url}/api?zone=FR&securityToken=s3cret",
+            name="fr.xml",
+            headers={"Referer": "https://example.org/spot/"},
+            secret_params={"securityToken"},
+        )
+        assert source.headers[0]["referer"] == "https://example.org/spot/"
+        assert payload.url == f"{source.base_url}/api?zone=FR&securityToken=REDACTED"
+
+
+def test_an_empty_204_means_not_published() -> None:
+    with local_source() as source:
+        source.serve("/prices?date=2030-01-01", Reply(204))
+        with pytest.raises(NotPublished, match="204"):
+            fast_fetcher().get(f"{source.base_url}/prices?date=2030-01-01", name="p.json")

@@ -40,6 +40,8 @@ class Connector(ABC):
     base_url: ClassVar[str]  # the live endpoint; tests point it at a local server
     # how many requests per second the source tolerates from us
     requests_per_second: ClassVar[float] = 1.0
+    # query parameters that carry credentials: masked wherever the URL is recorded
+    secret_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, base_url: str | None = None) -> None:
         self.url_root = (base_url or self.base_url).rstrip("/")
@@ -59,6 +61,14 @@ class Connector(ABC):
         """hub, zone, node or interface, from the source's naming conventions."""
         return "node"
 
+    def timezone(self, location: str) -> str:
+        """The clock a location's market day runs on (the market's, unless a source knows better)."""
+        return MARKETS[self.market].timezone
+
+    def headers(self) -> dict[str, str]:
+        """Extra request headers the source needs (a Referer, an API key from the environment)."""
+        return {}
+
     # --- lifecycle, shared ------------------------------------------------------------------------
 
     def discover(self) -> SourceInfo:
@@ -68,12 +78,18 @@ class Connector(ABC):
         """The archive name of the file behind `url` (its last path segment unless a connector knows better)."""
         return urlsplit(url).path.rsplit("/", 1)[-1]
 
+    def fetch(self, url: str, fetcher: Fetcher) -> RawPayload:
+        """One file, with the source's headers, its credentials kept out of the recorded URL."""
+        return fetcher.get(
+            url, name=self.payload_name(url), headers=self.headers(), secret_params=self.secret_params
+        )
+
     def pull_or_subscribe(self, start: dt.date, end: dt.date, fetcher: Fetcher) -> Iterator[RawPayload]:
         """The raw payloads for market days in [start, end), in day order."""
         day = start
         while day < end:
             for url in self.urls(day):
-                yield fetcher.get(url, name=self.payload_name(url))
+                yield self.fetch(url, fetcher)
             day += dt.timedelta(days=1)
 
     def instruments(self, mapped: pa.Table) -> pa.Table:
@@ -85,7 +101,7 @@ class Connector(ABC):
                 "market": [self.market] * len(locations),
                 "location": locations,
                 "location_type": [self.location_type(loc) for loc in locations],
-                "timezone": [market.timezone] * len(locations),
+                "timezone": [self.timezone(loc) for loc in locations],
                 "currency": [market.currency] * len(locations),
                 "unit": [f"{market.currency}/MWh"] * len(locations),
                 "name": pa.nulls(len(locations), pa.string()),

@@ -6,7 +6,8 @@ import datetime as dt
 import email.utils
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -14,6 +15,15 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from marketintel.connectors.models import RawPayload
 
 RETRIED_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def redact_query(url: str, secret_params: Collection[str]) -> str:
+    """`url` with the values of the named query parameters replaced by REDACTED."""
+    if not secret_params:
+        return url
+    parts = urlsplit(url)
+    query = [(k, "REDACTED" if k in secret_params and v else v) for k, v in parse_qsl(parts.query, True)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 class FetchError(RuntimeError):
@@ -94,8 +104,16 @@ class Fetcher:
                 return asked
         return float(self.backoff(state))
 
-    def get(self, url: str, *, name: str) -> RawPayload:
-        """The file at `url`; NotPublished on 404, FetchError once retries are spent."""
+    def get(
+        self,
+        url: str,
+        *,
+        name: str,
+        headers: Mapping[str, str] | None = None,
+        secret_params: Collection[str] = (),
+    ) -> RawPayload:
+        """The file at `url`; NotPublished on 404 or an empty 204, FetchError once retries are spent.
+        Query parameters named in `secret_params` (API tokens) are masked in the payload's recorded URL."""
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
@@ -103,7 +121,7 @@ class Fetcher:
             reraise=True,
         )
         try:
-            response = retrying(self._get_once, url)
+            response = retrying(self._get_once, url, headers or {})
         except _RetryableStatus as exc:
             raise FetchError(
                 url,
@@ -112,15 +130,22 @@ class Fetcher:
             ) from None
         except httpx.TransportError as exc:
             raise FetchError(url, f"{type(exc).__name__} after {self.attempts} attempts: {exc}") from None
-        return RawPayload(name=name, content=response.content, fetched_at=dt.datetime.now(dt.UTC), url=url)
+        return RawPayload(
+            name=name,
+            content=response.content,
+            fetched_at=dt.datetime.now(dt.UTC),
+            url=redact_query(url, secret_params),
+        )
 
-    def _get_once(self, url: str) -> httpx.Response:
+    def _get_once(self, url: str, headers: Mapping[str, str]) -> httpx.Response:
         self.rate_limit.wait()
-        response = self.client.get(url)
+        response = self.client.get(url, headers=dict(headers))
         if response.status_code in RETRIED_STATUS:
             raise _RetryableStatus(response)
         if response.status_code == 404:
             raise NotPublished(url, "not published (HTTP 404)", 404)
+        if response.status_code == 204:  # some APIs (Nord Pool) answer "no data yet" with an empty 204
+            raise NotPublished(url, "not published (HTTP 204, no content)", 204)
         if response.status_code >= 400:
             raise FetchError(url, f"HTTP {response.status_code}", response.status_code)
         return response

@@ -186,7 +186,7 @@ class Ingestor:
         for url in self.connector.urls(day):
             name = self.connector.payload_name(url)
             try:
-                payload = fetcher.get(url, name=name)
+                payload = self.connector.fetch(url, fetcher)
             except NotPublished:
                 return outcomes, False
             except FetchError as exc:

@@ -14,12 +14,10 @@ period with 25 hourly (100 quarter-hourly) positions.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import re
 import xml.parsers.expat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -32,9 +30,7 @@ import pyarrow.compute as pc
 from marketintel.catalog.markets import MARKETS
 from marketintel.connectors.base import Connector
 from marketintel.connectors.clock import UTC_US, local_day_starts
-from marketintel.connectors.fetch import Fetcher
 from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-from marketintel.store.models import INSTRUMENTS_SCHEMA
 
 TOKEN_ENV = "MARKETINTEL_ENTSOE_TOKEN"
 PUBLICATION_NS = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:"  # + "3" now, "0" before 2024
@@ -200,6 +196,7 @@ class EntsoeDayAhead(Connector):
     runs: ClassVar[tuple[str, ...]] = ("DA",)
     description: ClassVar[str] = "ENTSO-E Transparency Platform day-ahead prices (A44) per bidding zone"
     base_url: ClassVar[str] = "https://web-api.tp.entsoe.eu"
+    secret_params: ClassVar[frozenset[str]] = frozenset({"securityToken"})
     # the platform allows 400 requests a minute per token
     requests_per_second: ClassVar[float] = 5.0
 
@@ -238,24 +235,14 @@ class EntsoeDayAhead(Connector):
         zone = ZONES.get(query.get("in_Domain", ""), (query.get("in_Domain", "unknown"), ""))[0]
         return f"entsoe_a44_{zone}_{query.get('periodStart', '')}_{query.get('periodEnd', '')}.xml"
 
-    def pull_or_subscribe(self, start: dt.date, end: dt.date, fetcher: Fetcher) -> Iterator[RawPayload]:
-        # the security token travels in the query string; keep it out of the archived payload's URL
-        for payload in super().pull_or_subscribe(start, end, fetcher):
-            yield dataclasses.replace(payload, url=_redacted(payload.url))
-
     # --- what the files say -----------------------------------------------------------------------
 
     def location_type(self, location: str) -> str:
         return "zone"
 
-    def instruments(self, mapped: pa.Table) -> pa.Table:
+    def timezone(self, location: str) -> str:
         """Each zone on its own country's clock (FI on Helsinki time, PT on Lisbon time...)."""
-        table = super().instruments(mapped)
-        zones = [
-            ZONE_TIMEZONES.get(loc, MARKETS[self.market].timezone) for loc in table["location"].to_pylist()
-        ]
-        index = table.schema.get_field_index("timezone")
-        return table.set_column(index, INSTRUMENTS_SCHEMA.field("timezone"), pa.array(zones, pa.string()))
+        return ZONE_TIMEZONES.get(location, MARKETS[self.market].timezone)
 
     def map_to_schema(self, payload: RawPayload) -> pa.Table:
         doc = _Reader(self.name, payload.name).read(payload.content)
@@ -443,11 +430,3 @@ class EntsoeDayAhead(Connector):
                 f"two day-ahead prices for {counts['location'][row].as_py()} at {when} "
                 "(overlapping TimeSeries of different resolutions?)",
             )
-
-
-def _redacted(url: str | None) -> str | None:
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    query = [(k, "REDACTED" if k == "securityToken" and v else v) for k, v in parse_qsl(parts.query, True)]
-    return parts._replace(query=urlencode(query)).geturl()

@@ -68,8 +68,11 @@ class JepxSpot(Connector):
     description: ClassVar[str] = "JEPX spot (day-ahead) system and area prices, fiscal-year summary CSV"
     base_url: ClassVar[str] = "https://www.jepx.jp"
 
-    def urls(self, day: dt.date) -> list[str]:
+    def headers(self) -> dict[str, str]:
         # csv_read.php answers with 0 bytes unless the request carries the spot page as Referer
+        return {"Referer": "https://www.jepx.jp/electricpower/market-data/spot/"}
+
+    def urls(self, day: dt.date) -> list[str]:
         return [f"{self.url_root}/js/csv_read.php?dir=spot_summary&file=spot_summary_{fiscal_year(day)}.csv"]
 
     def payload_name(self, url: str) -> str:
