@@ -486,6 +486,8 @@ def query_store(engine: str, store: TimeSeriesStore, params: Params, picks: Pick
 
     with console.status(f"{engine}: point queries"):
         point_s = timed_calls([point(*p) for p in picks.point], params.warmup, expect(INTERVALS_PER_DAY))
+        # the same picks again: what they touch is now in the engine's caches
+        warm_s = timed_calls([point(*p) for p in picks.point], params.warmup, expect(INTERVALS_PER_DAY))
 
     def hourly(m: str, loc: str) -> Callable[[], pa.Table]:
         return lambda: store.resample_prices(
@@ -508,6 +510,7 @@ def query_store(engine: str, store: TimeSeriesStore, params: Params, picks: Pick
         daily_s = timed_calls([daily(m) for m in picks.markets], 1, daily_check)
     return {
         "point_query": latency_stats(point_s),
+        "point_query_warm": latency_stats(warm_s),
         "resample_hour_location_month": latency_stats(hourly_s),
         "daily_market_month": latency_stats(daily_s),
     }
@@ -590,6 +593,8 @@ def bench_pandas(params: Params, gen: PriceGenerator, picks: Picks, workdir: Pat
 
     with console.status("pandas: point queries"):
         point_s = timed_calls([point(*p) for p in picks.point], params.warmup, expect(INTERVALS_PER_DAY))
+        # the same picks again: what they touch is now in the engine's caches
+        warm_s = timed_calls([point(*p) for p in picks.point], params.warmup, expect(INTERVALS_PER_DAY))
 
     def hourly(m: str, loc: str) -> Callable[[], pd.DataFrame]:
         def run() -> pd.DataFrame:
@@ -639,6 +644,7 @@ def bench_pandas(params: Params, gen: PriceGenerator, picks: Picks, workdir: Pat
         "storage_bytes": directory_bytes(days_dir),
         "ingest": {"fresh_load": fresh, "idempotent_noop": noop, "revision": revision},
         "point_query": latency_stats(point_s),
+        "point_query_warm": latency_stats(warm_s),
         "resample_hour_location_month": latency_stats(hourly_s),
         "daily_market_month": latency_stats(daily_s),
     }
@@ -646,7 +652,7 @@ def bench_pandas(params: Params, gen: PriceGenerator, picks: Picks, workdir: Pat
 
 # --- comparison, targets, summary ------------------------------------------------------------------
 
-LATENCIES = ("point_query", "resample_hour_location_month", "daily_market_month")
+LATENCIES = ("point_query", "point_query_warm", "resample_hour_location_month", "daily_market_month")
 INGESTS = ("fresh_load", "idempotent_noop", "revision")
 
 
@@ -675,12 +681,14 @@ def targets(engine: dict, rows: int) -> dict:
     noop = engine["ingest"]["idempotent_noop"]["rows_per_s"]
     revision = engine["ingest"]["revision"]["rows_per_s"]
     p50, p95 = engine["point_query"]["p50_ms"], engine["point_query"]["p95_ms"]
+    warm_p50, warm_p95 = engine["point_query_warm"]["p50_ms"], engine["point_query_warm"]["p95_ms"]
 
     def verdict(ok: bool) -> bool | None:
         return ok if at_scale else None
 
     return {
-        "note": "from the issue; apply to DuckDB, reported for every engine; null: run below 50 M rows",
+        "note": "from the issue; apply to DuckDB, reported for every engine; null: run below 50 M rows. "
+        "pass = fresh-load and no-op re-ingest >= 2 M rows/s, first-touch point query p50 <= 2 ms, p95 <= 5 ms",
         "rows": rows,
         "at_scale": at_scale,
         "ingest_rows_per_s_target": TARGET_INGEST_ROWS_S,
@@ -691,6 +699,10 @@ def targets(engine: dict, rows: int) -> dict:
         "point_query_p95_ms_target": TARGET_POINT_P95_MS,
         "point_query_p50_pass": verdict(p50 <= TARGET_POINT_P50_MS),
         "point_query_p95_pass": verdict(p95 <= TARGET_POINT_P95_MS),
+        "point_query_warm_p50_pass": verdict(warm_p50 <= TARGET_POINT_P50_MS),
+        "point_query_warm_p95_pass": verdict(warm_p95 <= TARGET_POINT_P95_MS),
+        "point_query_note": "point_query: random picks, each touching blocks not yet in the engine's cache "
+        "(the OS page cache is warm); point_query_warm: the same picks again",
         "pass": verdict(
             fresh >= TARGET_INGEST_ROWS_S
             and noop >= TARGET_INGEST_ROWS_S
@@ -731,6 +743,7 @@ def summary_table(payload: dict) -> Table:
         table.add_row(*row)
     for label, key, quantiles in (
         ("point query (1 loc-day)", "point_query", ("p50", "p95", "p99")),
+        ("point query, same picks again", "point_query_warm", ("p50", "p95")),
         ("hourly resample (1 loc-month)", "resample_hour_location_month", ("p50", "p95")),
         ("daily avg (market-month)", "daily_market_month", ("p50",)),
     ):
