@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Status = Literal["written", "unchanged", "quarantined", "failed"]
+Status = Literal["written", "unchanged", "quarantined", "failed", "not_published"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return all(f.status in ("written", "unchanged") for f in self.files)
+        return all(f.status in ("written", "unchanged", "not_published") for f in self.files)
 
     @property
     def rows_written(self) -> int:

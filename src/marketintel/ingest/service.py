@@ -103,6 +103,8 @@ class Ingestor:
             )
             self._register_new_instruments(facts)
             result = self.store.write(PRICES, facts)
+        except NotPublished as exc:  # the payload itself says the data is not out yet
+            return FileOutcome(payload.name, "not_published", payload.sha256, key, error=str(exc))
         except (ParseError, BatchRejected) as exc:
             where = self.quarantine(key, payload, str(exc))
             log.warning(
@@ -192,7 +194,10 @@ class Ingestor:
             except FetchError as exc:
                 outcomes.append(FileOutcome(name, "failed", error=str(exc)))
                 continue
-            outcomes.append(self.ingest_payload(payload))
+            outcome = self.ingest_payload(payload)
+            outcomes.append(outcome)
+            if outcome.status == "not_published":
+                return outcomes, False
         return outcomes, True
 
     def checkpoint(self) -> dt.date | None:

@@ -1,0 +1,311 @@
+"""CAISO LMPs from OASIS: day-ahead hourly (PRC_LMP, DAM) and real-time 5-minute (PRC_INTVL_LMP, RTM).
+
+OASIS is a query API: `https://oasis.caiso.com/oasisapi/SingleZip?resultformat=6&queryname=...&version=...
+&market_run_id=...&startdatetime=YYYYMMDDTHH:MM-0000&enddatetime=...&grp_type=ALL_APNODES`. The window is
+given in GMT. With resultformat=6 the answer is a ZIP holding one CSV (named like
+`20241103_20241103_PRC_LMP_DAM_20241105_09_14_31_v12.csv`) in long format: one row per node, interval and
+LMP_TYPE (LMP total, MCE energy, MCC congestion, MCL loss, MGHG greenhouse gas). The price sits in column
+`MW` for PRC_LMP and `VALUE` for PRC_INTVL_LMP. A refused query still answers HTTP 200, with a ZIP holding
+an XML file (`INVALID_REQUEST.xml`) that carries ERR_CODE and ERR_DESC.
+
+Times are INTERVALSTARTTIME_GMT / INTERVALENDTIME_GMT, already UTC ("2024-11-03T07:00:00-00:00"), so no DST
+logic applies to the rows. It applies to the window: a CAISO market day is a Pacific day, 23 or 25 hours
+long on DST days (2024-11-03 is 07:00Z to 2024-11-04 08:00Z). OASIS answers an all-nodes (grp_type) query
+for at most one trade date of an hourly report and one hour of an interval report, so a market day is one
+DA request plus one RT5 request per hour of the Pacific day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pyarrow as pa
+
+from marketintel.connectors.base import Connector
+from marketintel.connectors.clock import local_day_starts
+from marketintel.connectors.fetch import NotPublished
+from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
+
+Fail = Callable[..., ParseError]
+
+PACIFIC = "America/Los_Angeles"
+QUERY_TIME = "%Y%m%dT%H:%M-0000"  # OASIS startdatetime/enddatetime, in GMT
+ROW_TIME = "%Y-%m-%dT%H:%M:%S%z"  # INTERVALSTARTTIME_GMT, e.g. 2024-11-03T07:00:00-00:00
+TEXT_COLUMNS = ("INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT", "NODE", "MARKET_RUN_ID", "LMP_TYPE")
+COMPONENTS = ("LMP", "MCE", "MCC", "MCL", "MGHG")
+REQUIRED_COMPONENTS = ("LMP", "MCE", "MCC", "MCL")  # MGHG is published for some nodes only
+# OASIS rounds every component to 5 decimals; a total further than this from its parts is not a rounding
+# difference but a misread file
+IDENTITY_TOLERANCE = 0.005
+NO_DATA = "1000"  # OASIS: "No data returned for the specified selection" (not out yet, or never)
+
+
+@dataclass(frozen=True)
+class Report:
+    queryname: str
+    version: int
+    market_run_id: str
+    run: str
+    minutes: int
+    value_column: str
+
+
+DA = Report("PRC_LMP", 12, "DAM", "DA", 60, "MW")
+RT5 = Report("PRC_INTVL_LMP", 3, "RTM", "RT5", 5, "VALUE")
+REPORTS = {r.value_column: r for r in (DA, RT5)}
+
+
+class CaisoOasis(Connector):
+    name = "caiso-oasis"
+    market = "CAISO"
+    runs = ("DA", "RT5")
+    description = (
+        "CAISO OASIS all-APNode LMPs with energy/congestion/loss components: day-ahead hourly (PRC_LMP) "
+        "and real-time 5-minute (PRC_INTVL_LMP)"
+    )
+    base_url = "https://oasis.caiso.com/oasisapi"
+    # OASIS answers 429 to a request that follows the previous one within 5 seconds
+    requests_per_second = 0.2
+
+    # --- where the files are ----------------------------------------------------------------------
+
+    def urls(self, day: dt.date) -> list[str]:
+        """The DA query for the Pacific market day, then one RT5 query per hour of it (23, 24 or 25)."""
+        hours = local_day_starts(day, PACIFIC, 60).to_pylist()
+        one_hour = dt.timedelta(hours=1)
+        return [
+            self._query(DA, hours[0], hours[-1] + one_hour),
+            *(self._query(RT5, hour, hour + one_hour) for hour in hours),
+        ]
+
+    def _query(self, report: Report, start: dt.datetime, end: dt.datetime) -> str:
+        return (
+            f"{self.url_root}/SingleZip?resultformat=6&queryname={report.queryname}&version={report.version}"
+            f"&market_run_id={report.market_run_id}&startdatetime={start:{QUERY_TIME}}"
+            f"&enddatetime={end:{QUERY_TIME}}&grp_type=ALL_APNODES"
+        )
+
+    def payload_name(self, url: str) -> str:
+        """`PRC_LMP_DAM_20241103.zip` (the Pacific market day) or `PRC_INTVL_LMP_RTM_20241103T0700Z.zip`
+        (the GMT hour): the query string, not the path, says what the file is."""
+        query = parse_qs(urlsplit(url).query)
+        try:
+            queryname, run_id = query["queryname"][0], query["market_run_id"][0]
+            start = dt.datetime.strptime(query["startdatetime"][0], QUERY_TIME).replace(tzinfo=dt.UTC)
+        except (KeyError, ValueError):
+            return super().payload_name(url)
+        if queryname == DA.queryname:
+            return f"{queryname}_{run_id}_{start.astimezone(ZoneInfo(PACIFIC)):%Y%m%d}.zip"
+        return f"{queryname}_{run_id}_{start:%Y%m%dT%H%M}Z.zip"
+
+    def location_type(self, location: str) -> str:
+        if location.startswith("TH_"):
+            return "hub"
+        if location.startswith("DLAP_"):
+            return "zone"
+        return "node"
+
+    # --- what is in them --------------------------------------------------------------------------
+
+    def map_to_schema(self, payload: RawPayload) -> pa.Table:
+        fail: Fail = partial(ParseError, self.name, payload.name)
+        content = _csv_member(payload, fail)
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = content[: exc.start].count(b"\n") + 1
+            raise fail(f"not UTF-8 text: byte {content[exc.start]:#04x}", line=line) from None
+        if content and not content.endswith(b"\n"):
+            raise fail("truncated: the last line is not complete", line=content.count(b"\n") + 1)
+        header = content[: content.find(b"\n")].decode().rstrip("\r").split(",")
+        report = _report(header, fail)
+        try:
+            # only the columns that are read: OPR_DT, OPR_HR, NODE_ID... repeat what the times and NODE say
+            frame = pl.read_csv(
+                io.BytesIO(content), infer_schema=False, columns=[*TEXT_COLUMNS, report.value_column, "GROUP"]
+            )
+        except (pl.exceptions.PolarsError, ValueError) as exc:
+            raise fail(f"not CSV: {exc}") from None
+        rows = _rows(frame.with_row_index("line", offset=2), report, fail)
+        return _pivot(rows, report, fail)
+
+
+def _csv_member(payload: RawPayload, fail: Fail) -> bytes:
+    """The CSV inside an OASIS answer. OASIS error 1000 ("no data returned") is how it says a report is
+    not out yet: NotPublished, so ingestion stops there and retries later; any other error is a ParseError."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload.content))
+        names = archive.namelist()
+        errors = [n for n in names if n.lower().endswith(".xml")]
+        if errors:
+            code, message = _oasis_error(errors[0], archive.read(errors[0]))
+            if code == NO_DATA:
+                raise NotPublished(payload.url or payload.name, message)
+            raise fail(message)
+        csvs = [n for n in names if n.lower().endswith(".csv")]
+        if len(csvs) != 1:
+            raise fail(f"expected one CSV in the OASIS zip, found {names}")
+        return archive.read(csvs[0])
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise fail(f"not a readable zip archive: {exc}") from None
+
+
+def _oasis_error(member: str, xml: bytes) -> tuple[str | None, str]:
+    """The OASIS error code (if any) and a message for an XML answer."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as exc:
+        return None, f"OASIS answered with {member}, which is not readable XML: {exc}"
+    fields = {el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter()}
+    if "ERR_DESC" not in fields:
+        return None, f"OASIS answered with {member} (an XML report) instead of a CSV; resultformat=6 expected"
+    code = fields.get("ERR_CODE")
+    return code, f"OASIS error {code or '?'}: {fields['ERR_DESC']} ({member})"
+
+
+def _report(columns: list[str], fail: Fail) -> Report:
+    found = [REPORTS[c] for c in REPORTS if c in columns]
+    if len(found) != 1:
+        raise fail("no price column: expected MW (PRC_LMP) or VALUE (PRC_INTVL_LMP)", line=1, field="MW")
+    report = found[0]
+    for column in (*TEXT_COLUMNS, "GROUP"):
+        if column not in columns:
+            raise fail(f"missing column {column!r} in the {report.queryname} header", line=1, field=column)
+    return report
+
+
+def _first(frame: pl.DataFrame, bad: pl.Expr) -> dict[str, object] | None:
+    hit = frame.filter(bad).head(1)
+    return hit.row(0, named=True) if hit.height else None
+
+
+Check = tuple[pl.Expr, str, Callable[[dict[str, object]], str]]
+
+
+def _check(frame: pl.DataFrame, checks: list[Check], fail: Fail) -> None:
+    """All checks in one pass over the rows; only a failing one is searched for its first line."""
+    failed = frame.select(*(bad.any().alias(str(i)) for i, (bad, _, _) in enumerate(checks))).row(0)
+    for flag, (bad, field, message) in zip(failed, checks, strict=True):
+        if flag and (hit := _first(frame, bad)):
+            raise fail(message(hit), line=hit["line"], field=field)
+
+
+def _rows(frame: pl.DataFrame, report: Report, fail: Fail) -> pl.DataFrame:
+    """Typed rows (line, node, start, type, value), every field checked; errors name the line."""
+    value = report.value_column
+    # GROUP is the last column: a line cut short leaves it empty
+    _check(
+        frame,
+        [
+            (pl.col(c).is_null(), c, lambda r: "empty field (truncated line?)")
+            for c in (*TEXT_COLUMNS, value, "GROUP")
+        ],
+        fail,
+    )
+    typed = frame.select(
+        "line",
+        pl.col("NODE").cast(pl.Categorical).alias("node"),
+        pl.col("MARKET_RUN_ID").alias("run_id"),
+        pl.col("LMP_TYPE").alias("type"),
+        pl.col(value).alias("text"),
+        pl.col(value).cast(pl.Float64, strict=False).alias("value"),
+        pl.col("INTERVALSTARTTIME_GMT").alias("start_text"),
+        pl.col("INTERVALSTARTTIME_GMT").str.to_datetime(ROW_TIME, strict=False).alias("start"),
+        pl.col("INTERVALENDTIME_GMT").alias("end_text"),
+        pl.col("INTERVALENDTIME_GMT").str.to_datetime(ROW_TIME, strict=False).alias("end"),
+    )
+    checks: list[Check] = [
+        (
+            pl.col("value").is_null() | ~pl.col("value").is_finite(),
+            value,
+            lambda r: f"not a price: {r['text']!r}",
+        ),
+        (
+            pl.col("start").is_null(),
+            "INTERVALSTARTTIME_GMT",
+            lambda r: f"not a GMT time: {r['start_text']!r}",
+        ),
+        (pl.col("end").is_null(), "INTERVALENDTIME_GMT", lambda r: f"not a GMT time: {r['end_text']!r}"),
+        (
+            pl.col("run_id") != report.market_run_id,
+            "MARKET_RUN_ID",
+            lambda r: f"{r['run_id']!r} in a {report.queryname} file (expected {report.market_run_id})",
+        ),
+        (~pl.col("type").is_in(COMPONENTS), "LMP_TYPE", lambda r: f"unknown LMP_TYPE {r['type']!r}"),
+        (
+            pl.col("end") - pl.col("start") != pl.duration(minutes=report.minutes),
+            "INTERVALENDTIME_GMT",
+            lambda r: f"interval {r['start_text']} - {r['end_text']} is not {report.minutes} minutes",
+        ),
+    ]
+    _check(typed, checks, fail)
+    return typed.select("line", "node", "start", "type", "value")
+
+
+def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
+    """One row per node and interval: lmp = LMP, energy = MCE + MGHG, congestion = MCC, loss = MCL.
+
+    CAISO's LMP is the sum of all its components, GHG included (LMP = MCE + MCC + MCL + MGHG), so the GHG
+    component, a marginal cost of supplying energy, is folded into energy; that keeps
+    lmp == energy + congestion + loss. Where a node has no MGHG row its GHG component is zero.
+    """
+    try:
+        wide = rows.pivot(on="type", index=["node", "start"], values="value")
+    except pl.exceptions.ComputeError:  # a node, interval and component given twice
+        hit = _first(rows.sort("line"), ~pl.struct("node", "start", "type").is_first_distinct())
+        if hit is None:
+            raise
+        raise fail(
+            f"{hit['type']} for {hit['node']} at {hit['start']:%Y-%m-%dT%H:%M}Z appears twice",
+            line=hit["line"],
+            field="LMP_TYPE",
+        ) from None
+    wide = wide.with_columns(pl.lit(None, pl.Float64).alias(c) for c in COMPONENTS if c not in wide.columns)
+    # rounded back to the 5 decimals OASIS publishes, so the sum carries no float noise
+    wide = wide.with_columns((pl.col("MCE") + pl.col("MGHG").fill_null(0.0)).round(5).alias("energy"))
+    mismatch = (pl.col("LMP") - (pl.col("energy") + pl.col("MCC") + pl.col("MCL"))).abs() > IDENTITY_TOLERANCE
+    problems: list[tuple[pl.Expr, Callable[[dict[str, object]], str], str | None]] = [
+        *((pl.col(c).is_null(), partial(_missing, c), "LMP_TYPE") for c in REQUIRED_COMPONENTS),
+        (mismatch, _not_the_sum, None),
+    ]
+    failed = wide.select(*(bad.any().alias(str(i)) for i, (bad, _, _) in enumerate(problems))).row(0)
+    for flag, (bad, message, field) in zip(failed, problems, strict=True):
+        if flag:
+            # the first line of the first offending node-interval, in file order
+            lines = rows.group_by("node", "start").agg(pl.col("line").min())
+            hit = wide.filter(bad).join(lines, on=["node", "start"]).sort("line").row(0, named=True)
+            raise fail(message(hit), line=hit["line"], field=field)
+    n = wide.height
+    return mapped_prices(
+        {
+            "market": pa.repeat("CAISO", n),
+            "location": wide["node"].cast(pl.String).to_arrow(),
+            "run": pa.repeat(report.run, n),
+            "interval_start": wide["start"].to_arrow(),
+            "interval_minutes": pa.repeat(report.minutes, n),
+            "lmp": wide["LMP"].to_arrow(),
+            "energy": wide["energy"].to_arrow(),
+            "congestion": wide["MCC"].to_arrow(),
+            "loss": wide["MCL"].to_arrow(),
+        }
+    )
+
+
+def _missing(component: str, hit: dict[str, object]) -> str:
+    return f"{hit['node']} at {hit['start']:%Y-%m-%dT%H:%M}Z has no {component} row"
+
+
+def _not_the_sum(hit: dict[str, object]) -> str:
+    return (
+        f"LMP {hit['LMP']} of {hit['node']} at {hit['start']:%Y-%m-%dT%H:%M}Z is not the sum of its "
+        f"components (MCE {hit['MCE']}, MCC {hit['MCC']}, MCL {hit['MCL']}, MGHG {hit['MGHG']})"
+    )
