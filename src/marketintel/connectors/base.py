@@ -24,6 +24,14 @@ from marketintel.store.models import INSTRUMENTS_SCHEMA
 
 
 @dataclass(frozen=True)
+class Document:
+    """One file a source publishes: where to get it and the name to archive it under."""
+
+    url: str
+    name: str
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     name: str
     market: str
@@ -65,8 +73,8 @@ class Connector(ABC):
         """The clock a location's market day runs on (the market's, unless a source knows better)."""
         return MARKETS[self.market].timezone
 
-    def headers(self) -> dict[str, str]:
-        """Extra request headers the source needs (a Referer, an API key from the environment)."""
+    def headers(self, url: str) -> dict[str, str]:
+        """Extra request headers the source needs for `url` (a Referer, an API key from the environment)."""
         return {}
 
     # --- lifecycle, shared ------------------------------------------------------------------------
@@ -78,18 +86,28 @@ class Connector(ABC):
         """The archive name of the file behind `url` (its last path segment unless a connector knows better)."""
         return urlsplit(url).path.rsplit("/", 1)[-1]
 
-    def fetch(self, url: str, fetcher: Fetcher) -> RawPayload:
+    def documents(self, day: dt.date, fetcher: Fetcher) -> list[Document]:
+        """The files holding one market day: by default the `urls(day)`. A source that publishes a listing
+        (ERCOT's MIS) looks its documents up there, raising NotPublished when the day is not listed yet."""
+        return [Document(url, self.payload_name(url)) for url in self.urls(day)]
+
+    def fetch(self, document: Document | str, fetcher: Fetcher) -> RawPayload:
         """One file, with the source's headers, its credentials kept out of the recorded URL."""
+        if isinstance(document, str):
+            document = Document(document, self.payload_name(document))
         return fetcher.get(
-            url, name=self.payload_name(url), headers=self.headers(), secret_params=self.secret_params
+            document.url,
+            name=document.name,
+            headers=self.headers(document.url),
+            secret_params=self.secret_params,
         )
 
     def pull_or_subscribe(self, start: dt.date, end: dt.date, fetcher: Fetcher) -> Iterator[RawPayload]:
         """The raw payloads for market days in [start, end), in day order."""
         day = start
         while day < end:
-            for url in self.urls(day):
-                yield self.fetch(url, fetcher)
+            for document in self.documents(day, fetcher):
+                yield self.fetch(document, fetcher)
             day += dt.timedelta(days=1)
 
     def instruments(self, mapped: pa.Table) -> pa.Table:

@@ -184,15 +184,20 @@ class Ingestor:
 
     def _ingest_day(self, day: dt.date, fetcher: Fetcher) -> tuple[list[FileOutcome], bool]:
         """The day's files ingested, and whether the source had published all of them."""
+        try:
+            documents = self.connector.documents(day, fetcher)
+        except NotPublished:
+            return [], False
+        except (FetchError, ParseError) as exc:  # the listing itself could not be had or read
+            return [FileOutcome(f"{day.isoformat()} listing", "failed", error=str(exc))], True
         outcomes = []
-        for url in self.connector.urls(day):
-            name = self.connector.payload_name(url)
+        for document in documents:
             try:
-                payload = self.connector.fetch(url, fetcher)
+                payload = self.connector.fetch(document, fetcher)
             except NotPublished:
                 return outcomes, False
             except FetchError as exc:
-                outcomes.append(FileOutcome(name, "failed", error=str(exc)))
+                outcomes.append(FileOutcome(document.name, "failed", error=str(exc)))
                 continue
             outcome = self.ingest_payload(payload)
             outcomes.append(outcome)

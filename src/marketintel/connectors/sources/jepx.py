@@ -68,7 +68,7 @@ class JepxSpot(Connector):
     description: ClassVar[str] = "JEPX spot (day-ahead) system and area prices, fiscal-year summary CSV"
     base_url: ClassVar[str] = "https://www.jepx.jp"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, url: str) -> dict[str, str]:
         # csv_read.php answers with 0 bytes unless the request carries the spot page as Referer
         return {"Referer": "https://www.jepx.jp/electricpower/market-data/spot/"}
 

@@ -156,7 +156,7 @@ class PjmDataMiner(Connector):
         extension = "csv" if query.get("format") == ["csv"] else "json"
         return f"{feed}_{start:%Y%m%d}_p{page:02d}.{extension}"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, url: str) -> dict[str, str]:
         """The subscription key header, from MARKETINTEL_PJM_API_KEY."""
         key = os.environ.get(API_KEY_ENV)
         return {"Ocp-Apim-Subscription-Key": key} if key else {}
