@@ -12,6 +12,7 @@ import pytest
 
 from marketintel.connectors.fetch import Fetcher
 from marketintel.connectors.registry import connector
+from marketintel.ingest.models import CommittedBatch
 from marketintel.ingest.service import Ingestor
 from marketintel.metadata import service as metadata
 from marketintel.objects.service import ObjectStore
@@ -207,3 +208,32 @@ def test_a_failed_day_holds_the_checkpoint_until_it_succeeds(platform: Platform)
         assert [f.status for f in retry.files] == ["written", "unchanged"]
         assert ingestor.checkpoint() == days[2]
         assert platform.price_rows() == 3 * NODES * 24
+
+
+def test_listeners_hear_each_committed_batch_and_cannot_break_ingestion(
+    platform: Platform, tmp_path: Path
+) -> None:
+    heard: list[CommittedBatch] = []
+
+    def broken(batch: CommittedBatch) -> None:
+        raise RuntimeError("subscriber down")
+
+    ingestor = Ingestor(
+        connector("miso-da"),
+        platform.store,
+        platform.objects,
+        platform.metadata_url,
+        listeners=[broken, heard.append],
+    )
+    path = miso_file(tmp_path, DAY)
+    first = ingestor.ingest_files([path])
+    again = ingestor.ingest_files([path])
+    assert first.ok
+    assert again.ok
+    assert [(b.file, b.written, b.facts.num_rows) for b in heard] == [
+        (path.name, NODES * 24, NODES * 24),
+        (path.name, 0, NODES * 24),
+    ]
+    assert heard[0].market == "MISO"
+    assert heard[0].sha256 == first.files[0].sha256
+    assert platform.price_rows() == NODES * 24

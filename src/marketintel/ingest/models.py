@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+import pyarrow as pa
 
 Status = Literal["written", "unchanged", "quarantined", "failed", "not_published"]
 
@@ -35,3 +39,20 @@ class IngestReport:
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status == status)
+
+
+@dataclass(frozen=True)
+class CommittedBatch:
+    """A batch the store has committed: what listeners (the bus, data quality) are told about."""
+
+    source: str
+    market: str
+    file: str
+    sha256: str
+    facts: pa.Table  # every row of the file, in the canonical PRICES schema
+    written: int  # how many of them were new facts or revisions
+    committed_at: dt.datetime
+
+
+# Called after the store commit; a listener must not raise into ingestion (the Ingestor logs and goes on).
+BatchListener = Callable[[CommittedBatch], None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ from marketintel.connectors.base import Connector
 from marketintel.connectors.fetch import Fetcher, FetchError, NotPublished
 from marketintel.connectors.models import ParseError, RawPayload
 from marketintel.connectors.parse import parse_payload
-from marketintel.ingest.models import FileOutcome, IngestReport
+from marketintel.ingest.models import BatchListener, CommittedBatch, FileOutcome, IngestReport
 from marketintel.metadata import service as metadata
 from marketintel.objects.service import ObjectStore
 from marketintel.store.models import PRICES
@@ -56,11 +57,17 @@ class Ingestor:
     """Ingests one connector's payloads into the store, archiving and quarantining through `objects`."""
 
     def __init__(
-        self, connector: Connector, store: TimeSeriesStore, objects: ObjectStore, metadata_url: str
+        self,
+        connector: Connector,
+        store: TimeSeriesStore,
+        objects: ObjectStore,
+        metadata_url: str,
+        listeners: Sequence[BatchListener] = (),
     ) -> None:
         self.connector = connector
         self.store = store
         self.objects = objects
+        self.listeners = list(listeners)
         self.sessions: sessionmaker[Session] = metadata.session_factory(metadata.engine_for(metadata_url))
 
     # --- one payload ------------------------------------------------------------------------------
@@ -117,8 +124,34 @@ class Ingestor:
                 },
             )
             return FileOutcome(payload.name, "quarantined", payload.sha256, where, error=str(exc))
+        self._tell_listeners(
+            CommittedBatch(
+                self.connector.name,
+                self.connector.market,
+                payload.name,
+                payload.sha256,
+                facts,
+                result.written,
+                dt.datetime.now(dt.UTC),
+            )
+        )
         status = "written" if result.written else "unchanged"
         return FileOutcome(payload.name, status, payload.sha256, key, result.received, result.written)
+
+    def _tell_listeners(self, batch: CommittedBatch) -> None:
+        # the facts are committed whatever a listener does: a failing listener is logged, never raised
+        for listener in self.listeners:
+            try:
+                listener(batch)
+            except Exception:
+                log.exception(
+                    "batch listener failed",
+                    extra={
+                        "source": batch.source,
+                        "file": batch.file,
+                        "listener": getattr(listener, "__name__", repr(listener)),
+                    },
+                )
 
     def _register_new_instruments(self, facts: pa.Table) -> None:
         """Register locations first seen in this file — but only once the whole batch would be accepted,
