@@ -230,7 +230,7 @@ def test_listeners_hear_each_committed_batch_and_cannot_break_ingestion(
     again = ingestor.ingest_files([path])
     assert first.ok
     assert again.ok
-    assert [(b.file, b.written, b.facts.num_rows) for b in heard] == [
+    assert [(b.file, b.written.num_rows, b.facts.num_rows) for b in heard] == [
         (path.name, NODES * 24, NODES * 24),
         (path.name, 0, NODES * 24),
     ]

@@ -374,3 +374,18 @@ def test_values_that_look_like_sql_are_just_values(store: TimeSeriesStore) -> No
     assert store.prices(market="MISO", run="RT5", start=T0, end=END, locations=hostile).num_rows == 0
     assert store.instruments("MISO' OR '1'='1").num_rows == 0
     assert pc.sum(store.prices(market="MISO", run="RT5", start=T0, end=END).column("lmp")).as_py() == 30.0
+
+
+def test_a_write_reports_exactly_the_rows_it_wrote(store: TimeSeriesStore) -> None:
+    store.write_prices(prices(count=4))
+    corrected = with_column(
+        prices(count=4, learned=LEARNED + dt.timedelta(hours=2)), "lmp", [30.0, 31.0, 99.0, 33.0]
+    )
+    result = store.write_prices(corrected)
+    assert result.rows is not None
+    assert result.rows.schema == PRICES.schema
+    assert result.rows.column("lmp").to_pylist() == [99.0]
+    assert result.rows.column("interval_start").to_pylist() == [T0 + dt.timedelta(minutes=10)]
+    unchanged = store.write_prices(corrected)
+    assert unchanged.rows is not None
+    assert unchanged.rows.num_rows == 0

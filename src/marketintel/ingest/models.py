@@ -50,7 +50,7 @@ class CommittedBatch:
     file: str
     sha256: str
     facts: pa.Table  # every row of the file, in the canonical PRICES schema
-    written: int  # how many of them were new facts or revisions
+    written: pa.Table  # the rows the store wrote: new facts and revisions (a subset of `facts`)
     committed_at: dt.datetime
 
 

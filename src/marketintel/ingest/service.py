@@ -110,6 +110,7 @@ class Ingestor:
             )
             self._register_new_instruments(facts)
             result = self.store.write(PRICES, facts)
+            written = result.rows if result.rows is not None else PRICES.schema.empty_table()
         except NotPublished as exc:  # the payload itself says the data is not out yet
             return FileOutcome(payload.name, "not_published", payload.sha256, key, error=str(exc))
         except (ParseError, BatchRejected) as exc:
@@ -131,7 +132,7 @@ class Ingestor:
                 payload.name,
                 payload.sha256,
                 facts,
-                result.written,
+                written,
                 dt.datetime.now(dt.UTC),
             )
         )

@@ -46,6 +46,7 @@ class WriteResult:
     dataset: str
     received: int
     written: int
+    rows: pa.Table | None = None  # the rows written (new facts and revisions), in the dataset's schema
 
     @property
     def unchanged(self) -> int:
@@ -118,8 +119,8 @@ class TimeSeriesStore(ABC):
         """Run a query and return its result as Arrow (timestamps as UTC)."""
 
     @abstractmethod
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> int:
-        """Insert the rows of `table` (each entity once) that are not already the known value; return count."""
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
+        """Insert the rows of `table` (each entity once) that are not already the known value; return them."""
 
     @abstractmethod
     def _upsert_reference(self, name: str, table: pa.Table) -> int:
@@ -159,11 +160,12 @@ class TimeSeriesStore(ABC):
         """Validate and write a batch: all of it or nothing; known facts are skipped, changes are revisions."""
         table = validate_facts(dataset, batch, self.reference_keys)
         if table.num_rows == 0:
-            return WriteResult(dataset.name, 0, 0)
+            return WriteResult(dataset.name, 0, 0, dataset.schema.empty_table())
         generations = revision_generations(dataset, table)
         with self._transaction():
-            written = sum(self._write_new_revisions(dataset, part) for part in generations)
-        return WriteResult(dataset.name, table.num_rows, written)
+            parts = [self._write_new_revisions(dataset, part) for part in generations]
+        rows = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        return WriteResult(dataset.name, table.num_rows, rows.num_rows, rows)
 
     def write_prices(self, batch: pa.Table | pa.RecordBatch) -> WriteResult:
         return self.write(PRICES, batch)

@@ -172,22 +172,22 @@ class ClickHouseStore(TimeSeriesStore):
         names = ", ".join(columns)
         self._ex.command(f"INSERT INTO {name} ({names}) SELECT {names} FROM {source}")
 
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> int:
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
         # staged() holds the executor's lock: no other write in this process lands between check and insert
         with self._ex.staged(table) as batch:
             if not self._ex.query(self.overlap_sql(dataset, table)).num_rows:
                 self._insert(dataset.name, dataset.columns, batch)
-                return table.num_rows
+                return table
             pending = self.query(self.pending_sql(dataset, batch, table))
             clash = pending.filter(pc.fill_null(pc.not_equal(pending.column("_clash"), 0), False))
             if clash.num_rows:
                 raise self.clash_error(dataset, clash)
-            if not pending.num_rows:
-                return 0
             rows = pending.drop_columns(["_clash"]).cast(dataset.schema)
+            if not rows.num_rows:
+                return rows
             with self._ex.staged(rows) as new:
                 self._insert(dataset.name, dataset.columns, new)
-            return rows.num_rows
+            return rows
 
     def _upsert_reference(self, name: str, table: pa.Table) -> int:
         key = ", ".join(REFERENCES[name][1])

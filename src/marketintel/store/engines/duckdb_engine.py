@@ -80,26 +80,27 @@ class DuckDBStore(TimeSeriesStore):
                 raise
             self._con.commit()
 
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> int:
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
         con = self._con
         con.register("_batch", table)
         try:
             if not con.execute(self.overlap_sql(dataset, table)).fetchall():
                 con.execute(f"INSERT INTO {dataset.name} SELECT * FROM _batch")
-                return table.num_rows
+                return table
             pending = con.sql(self.pending_sql(dataset, "_batch", table)).to_arrow_table()
         finally:
             con.unregister("_batch")
         clash = pending.filter(pending.column("_clash"))
         if clash.num_rows:
             raise self.clash_error(dataset, clash)
-        if pending.num_rows:
-            con.register("_pending", pending.drop_columns(["_clash"]))
+        rows = pending.drop_columns(["_clash"]).cast(dataset.schema)
+        if rows.num_rows:
+            con.register("_pending", rows)
             try:
                 con.execute(f"INSERT INTO {dataset.name} SELECT * FROM _pending")
             finally:
                 con.unregister("_pending")
-        return pending.num_rows
+        return rows
 
     def _upsert_reference(self, name: str, table: pa.Table) -> int:
         key = REFERENCES[name][1]
