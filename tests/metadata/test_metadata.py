@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
@@ -46,7 +47,7 @@ from marketintel.metadata.service import (
 
 # Overridable only so the "server unreachable" path can be exercised by hand.
 PG_URL = os.environ.get("MARKETINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = {"tenants", "users", "sources", "instruments", "checkpoints", "runs"}
+TABLES = {"tenants", "users", "sources", "instruments", "checkpoints", "runs", "outbox", "quality_checks"}
 
 
 @pytest.fixture(scope="session")
@@ -123,12 +124,20 @@ def _instrument(location: str, **overrides: str | None) -> dict[str, str | None]
 # --- migrations -------------------------------------------------------------------------------------
 
 
+def head_revision(db_url: str) -> str:
+    head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_upgrade_creates_tables_and_is_idempotent(db_url: str) -> None:
+    head = head_revision(db_url)
     assert current_revision(db_url) is None
-    assert upgrade(db_url) == "0001"
-    assert upgrade(db_url) == "0001"
     assert upgrade(db_url, "0001") == "0001"
-    assert current_revision(db_url) == "0001"
+    assert upgrade(db_url, "0001") == "0001"
+    assert upgrade(db_url) == head
+    assert upgrade(db_url) == head
+    assert current_revision(db_url) == head
     eng = engine_for(db_url)
     try:
         assert set(inspect(eng).get_table_names()) >= TABLES
@@ -146,7 +155,7 @@ def test_downgrade_to_base_then_upgrade_again(db_url: str, engine: Engine) -> No
     command.downgrade(alembic_config(db_url), "base")
     assert current_revision(db_url) is None
     assert not TABLES & set(inspect(engine).get_table_names())
-    assert upgrade(db_url) == "0001"
+    assert upgrade(db_url) == head_revision(db_url)
 
 
 # --- checkpoints ------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
+    Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -153,3 +156,40 @@ class Run(Base):
     rows_written: Mapped[int] = mapped_column(default=0, server_default="0")
     message: Mapped[str | None] = mapped_column(Text)
     params: Mapped[dict[str, Any] | None]
+
+
+class OutboxEvent(Base):
+    """An event to publish on the bus, kept until the bus has taken it: ingestion commits whatever the bus
+    does, and a publisher drains what is pending when the bus is back."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(100))
+    schema_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class QualityCheck(Base):
+    """One data-quality measurement: a check (gaps, duplicates, range, spike, stale, completeness,
+    freshness) of a batch or a source, its value, the gate it was held to, and whether it passed."""
+
+    __tablename__ = "quality_checks"
+    __table_args__ = (Index("ix_quality_checks_source_check_time", "source", "check", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    market: Mapped[str] = mapped_column(String(16))
+    run: Mapped[str | None] = mapped_column(String(8))
+    check: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(300))  # "file:<name>" or "source"
+    value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    passed: Mapped[bool]
+    details: Mapped[dict[str, Any] | None]
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
