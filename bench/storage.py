@@ -37,6 +37,7 @@ from rich.table import Table
 
 from bench.common import directory_bytes, latency_stats, load_average, machine_info, ratio, write_results
 from marketintel.catalog.markets import market as market_named
+from marketintel.config import url_path
 from marketintel.store.models import INSTRUMENTS_SCHEMA, PRICES
 from marketintel.store.service import TimeSeriesStore, open_timeseries
 
@@ -396,27 +397,30 @@ def store_url(engine: str, workdir: Path) -> str:
 
 def bench_store(engine: str, params: Params, gen: PriceGenerator, picks: Picks, workdir: Path) -> dict:
     url = store_url(engine, workdir)
+    result: dict[str, Any] = {"url_scheme": url.split(":", 1)[0], "load_average_at_start": load_average()}
     t0 = time.perf_counter()
-    store = open_timeseries(url)
-    opened = time.perf_counter() - t0
+    store: TimeSeriesStore | None = open_timeseries(url)
+    result["open_s"] = round(time.perf_counter() - t0, 3)
     try:
+        assert store is not None
         t0 = time.perf_counter()
         registered = store.register_instruments(gen.instruments())
-        register_s = time.perf_counter() - t0
-        result: dict[str, Any] = {
-            "url_scheme": url.split(":", 1)[0],
-            "open_s": round(opened, 3),
-            "register_instruments": {"instruments": registered, "seconds": round(register_s, 3)},
+        result["register_instruments"] = {
+            "instruments": registered,
+            "seconds": round(time.perf_counter() - t0, 3),
         }
         result["ingest"] = ingest_store(engine, store, params, gen)
         store.close()
+        store = None
         t0 = time.perf_counter()
         store = open_timeseries(url)  # reopen: queries run against what is on disk, as a fresh process would
         result["reopen_s"] = round(time.perf_counter() - t0, 3)
-        result["storage_bytes"] = directory_bytes(Path(url.split("://", 1)[1]))
+        result["storage_bytes"] = directory_bytes(url_path(url))
+        result["load_average_before_queries"] = load_average()
         result |= query_store(engine, store, params, picks)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return result
 
 
@@ -532,6 +536,7 @@ BASELINE_DESCRIPTION = (
 
 
 def bench_pandas(params: Params, gen: PriceGenerator, picks: Picks, workdir: Path) -> dict:
+    started = load_average()
     root = workdir / "parquet"
     days_dir, scratch = root / "days", root / "scratch"
     days_dir.mkdir(parents=True, exist_ok=True)
@@ -641,6 +646,7 @@ def bench_pandas(params: Params, gen: PriceGenerator, picks: Picks, workdir: Pat
         "name": "pandas over Parquet",
         "description": BASELINE_DESCRIPTION,
         "idempotent": False,
+        "load_average_at_start": started,
         "storage_bytes": directory_bytes(days_dir),
         "ingest": {"fresh_load": fresh, "idempotent_noop": noop, "revision": revision},
         "point_query": latency_stats(point_s),
@@ -844,6 +850,12 @@ def main(argv: list[str] | None = None) -> int:
     params, args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="marketintel-bench-storage-", dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
+    ours = [workdir / name for name in ("parquet", "duckdb", "chdb")]
+    if args.workdir is not None and any(p.exists() for p in ours):
+        raise SystemExit(
+            f"{workdir} holds a previous run ({', '.join(p.name for p in ours if p.exists())}/): "
+            "remove it or pick another --workdir"
+        )
     params.workdir = str(workdir)
     created = dt.datetime.now(UTC)
     console.print(
@@ -897,17 +909,21 @@ def main(argv: list[str] | None = None) -> int:
             payload["engines"][engine] = result
             gc.collect()
     finally:
-        if not args.keep_workdir and args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep_workdir:  # what this run created; a --workdir itself is left in place
+            for path in ours if args.workdir is not None else [workdir]:
+                shutil.rmtree(path, ignore_errors=True)
     payload["finished"] = dt.datetime.now(UTC)
     payload["machine"]["load_average_at_end"] = load_average()
     payload["wall_s"] = round((payload["finished"] - created).total_seconds(), 1)
+    # storage-latest.json is the latest run at the scale; smaller runs are named for their size
     stem = f"storage-{'-'.join(params.engines)}-{created:%Y%m%d}"
-    paths = write_results(
-        f"{stem}-quick" if params.quick else stem,
-        payload,
-        latest="storage-latest-quick" if params.quick else "storage-latest",
-    )
+    if params.quick:
+        stem, latest = f"{stem}-quick", "storage-latest-quick"
+    elif params.rows < TARGET_MIN_ROWS:
+        stem, latest = f"{stem}-{params.rows / 1e6:.3g}M", None
+    else:
+        latest = "storage-latest"
+    paths = write_results(stem, payload, latest=latest)
     out = Console()
     if not out.is_terminal:
         out = Console(width=160)

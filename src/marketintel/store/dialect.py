@@ -20,6 +20,7 @@ def utc(value: dt.datetime, name: str) -> dt.datetime:
 
 class Dialect(ABC):
     name: str
+    semi_join: str  # rows of the left side that have a match on the right, each once
 
     @abstractmethod
     def string(self, value: str) -> str: ...
@@ -62,6 +63,7 @@ class Dialect(ABC):
 
 class DuckDBDialect(Dialect):
     name = "duckdb"
+    semi_join = "SEMI JOIN"
 
     def string(self, value: str) -> str:
         return "'" + value.replace("'", "''") + "'"
@@ -87,6 +89,7 @@ class DuckDBDialect(Dialect):
 
 class ClickHouseDialect(Dialect):
     name = "clickhouse"
+    semi_join = "LEFT SEMI JOIN"
 
     def string(self, value: str) -> str:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

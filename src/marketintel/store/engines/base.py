@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from marketintel.catalog.markets import market as market_named
 from marketintel.store.dialect import Dialect, utc
+from marketintel.store.layout import EntityOrder, entity_order
 from marketintel.store.models import (
     CURVE_POINTS,
     DATASETS,
@@ -68,22 +69,18 @@ class StoreSummary:
     markets: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
-def revision_generations(dataset: Dataset, table: pa.Table) -> list[pa.Table]:
-    """The batch split so that each part holds each entity at most once, oldest knowledge first.
+def revision_generations(dataset: Dataset, table: pa.Table) -> list[tuple[pa.Table, EntityOrder]]:
+    """The batch split so that each part holds each entity at most once, oldest knowledge first, each
+    with its entity order (which engines use to lay rows out).
 
     The store compares a row with the latest revision it already holds, so two revisions of one entity
     in one batch must be written one after the other. Exact repeats (same key, same values) collapse;
     the same key with different values is ambiguous and rejected.
     """
-    keys = pl.from_arrow(table.select(list(dataset.entity)))
-    assert isinstance(keys, pl.DataFrame)
-    hashes = keys.hash_rows()
-    if (
-        hashes.n_unique() == len(hashes)
-        and keys.select(pl.all().is_null().any()).sum_horizontal().item() == 0
-    ):
-        return [table]
-    frame = pl.from_arrow(table)
+    order = entity_order(dataset, table)
+    if not order.repeats:
+        return [(table, order)]
+    frame = pl.from_arrow(table.take(order.indices))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.unique(maintain_order=True)
     clashes = frame.select(dataset.key).is_duplicated()
@@ -93,10 +90,22 @@ def revision_generations(dataset: Dataset, table: pa.Table) -> list[pa.Table]:
         raise BatchRejected(dataset.name, f"two rows with the same key and different values ({described})")
     rank = pl.col(KNOWLEDGE_TIME).rank("ordinal").over(list(dataset.entity)).alias("_generation")
     frame = frame.with_columns(rank)
-    return [
+    parts = [
         frame.filter(pl.col("_generation") == g).drop("_generation").to_arrow().cast(dataset.schema)
         for g in range(1, int(frame["_generation"].max()) + 1)  # type: ignore[arg-type]
     ]
+    return [(part, entity_order(dataset, part)) for part in parts]
+
+
+def latest_revisions(dataset: Dataset, table: pa.Table, order_by: list[str]) -> pa.Table:
+    """Per entity, the row with the greatest knowledge time; then ordered by `order_by`."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.height > 1 and frame.select(list(dataset.entity)).is_duplicated().any():
+        frame = frame.sort([*dataset.entity, KNOWLEDGE_TIME]).unique(
+            subset=list(dataset.entity), keep="last", maintain_order=True
+        )
+    return frame.sort(order_by).to_arrow().cast(dataset.schema)
 
 
 class TimeSeriesStore(ABC):
@@ -119,8 +128,9 @@ class TimeSeriesStore(ABC):
         """Run a query and return its result as Arrow (timestamps as UTC)."""
 
     @abstractmethod
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
-        """Insert the rows of `table` (each entity once) that are not already the known value; return them."""
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
+        """Insert the rows of `table` (each entity once) that are not already the known value; return them.
+        `order` sorts the batch by entity, for engines that keep rows in the order they were written."""
 
     @abstractmethod
     def _upsert_reference(self, name: str, table: pa.Table) -> int:
@@ -163,7 +173,7 @@ class TimeSeriesStore(ABC):
             return WriteResult(dataset.name, 0, 0, dataset.schema.empty_table())
         generations = revision_generations(dataset, table)
         with self._transaction():
-            parts = [self._write_new_revisions(dataset, part) for part in generations]
+            parts = [self._write_new_revisions(dataset, part, order) for part, order in generations]
         rows = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         return WriteResult(dataset.name, table.num_rows, rows.num_rows, rows)
 
@@ -176,30 +186,52 @@ class TimeSeriesStore(ABC):
         """A query returning a row iff the store holds any fact in the batch's time range and first key."""
         return f"SELECT 1 FROM {dataset.name} WHERE {self._range_filter(dataset, table)} LIMIT 1"
 
-    def pending_sql(self, dataset: Dataset, batch: str, table: pa.Table) -> str:
-        """The batch rows that are not the value already known at their knowledge time, plus a `_clash`
-        flag for rows whose exact key is already stored with a different value."""
+    def restated_sql(self, dataset: Dataset, batch: str, table: pa.Table) -> str:
+        """The batch rows whose exact key (entity and knowledge time) is not stored with the same values,
+        plus a `_clash` flag for those whose key is stored with other values. A hash join: in a re-ingest
+        this drops every row at once, so the costlier as-of comparison only sees what is left."""
         d = self.dialect
-        on = " AND ".join(f"b.{c} = e.{c}" for c in dataset.entity)
+        on = " AND ".join(f"b.{c} = e.{c}" for c in dataset.key)
         same = " AND ".join(d.null_safe_equal(f"b.{c}", f"e.{c}") for c in dataset.values)
-        existing_cols = ", ".join((*dataset.entity, *dataset.values, KNOWLEDGE_TIME))
+        stored = ", ".join((*dataset.key, *dataset.values))
         columns = ", ".join(f"b.{c} AS {c}" for c in dataset.columns)
         return (
-            f"SELECT {columns}, (e.{KNOWLEDGE_TIME} IS NOT NULL AND e.{KNOWLEDGE_TIME} = b.{KNOWLEDGE_TIME}) AS _clash "
-            f"FROM {batch} AS b ASOF LEFT JOIN (SELECT {existing_cols} FROM {dataset.name} "
-            f"WHERE {self._range_filter(dataset, table)}) AS e ON {on} AND b.{KNOWLEDGE_TIME} >= e.{KNOWLEDGE_TIME} "
+            f"SELECT {columns}, (e.{KNOWLEDGE_TIME} IS NOT NULL) AS _clash "
+            f"FROM {batch} AS b LEFT JOIN (SELECT {stored} FROM {dataset.name} "
+            f"WHERE {self._range_filter(dataset, table)}) AS e ON {on} "
             f"WHERE e.{KNOWLEDGE_TIME} IS NULL OR NOT ({same})"
         )
 
-    def _range_filter(self, dataset: Dataset, table: pa.Table) -> str:
+    def pending_sql(self, dataset: Dataset, rest: str, table: pa.Table) -> str:
+        """Of the rows left by `restated_sql`, those that are not the value already known at their
+        knowledge time (an as-of join against the stored revisions of just their entities)."""
+        d = self.dialect
+        on = " AND ".join(f"b.{c} = e.{c}" for c in dataset.entity)
+        same = " AND ".join(d.null_safe_equal(f"b.{c}", f"e.{c}") for c in dataset.values)
+        stored = ", ".join(f"s.{c}" for c in (*dataset.entity, *dataset.values, KNOWLEDGE_TIME))
+        mine = " AND ".join(f"s.{c} = r.{c}" for c in dataset.entity)
+        columns = ", ".join(f"b.{c} AS {c}" for c in dataset.columns)
+        revisions = (
+            f"SELECT {stored} FROM {dataset.name} AS s {d.semi_join} {rest} AS r ON {mine} "
+            f"WHERE {self._range_filter(dataset, table, alias='s')}"
+        )
+        return (
+            f"SELECT {columns} FROM {rest} AS b ASOF LEFT JOIN ({revisions}) AS e "
+            f"ON {on} AND b.{KNOWLEDGE_TIME} >= e.{KNOWLEDGE_TIME} "
+            f"WHERE e.{KNOWLEDGE_TIME} IS NULL OR NOT ({same})"
+        )
+
+    def _range_filter(self, dataset: Dataset, table: pa.Table, alias: str = "") -> str:
         """Where stored facts could share an entity with the batch: per value of the first entity column
         (market, series…), the batch's time range for it — tight enough that a batch of new days for
         several markets does not look like it overlaps the days already loaded."""
         d = self.dialect
         first, time = dataset.entity[0], dataset.time_column
         spans = table.group_by(first).aggregate([(time, "min"), (time, "max")])
+        prefix = f"{alias}." if alias else ""
         ranges = [
-            f"({first} = {d.literal(value)} AND {time} >= {d.literal(lo)} AND {time} <= {d.literal(hi)})"
+            f"({prefix}{first} = {d.literal(value)} AND {prefix}{time} >= {d.literal(lo)} "
+            f"AND {prefix}{time} <= {d.literal(hi)})"
             for value, lo, hi in zip(
                 spans.column(first).to_pylist(),
                 spans.column(f"{time}_min").to_pylist(),
@@ -256,8 +288,13 @@ class TimeSeriesStore(ABC):
         as_of: dt.datetime | None = None,
     ) -> pa.Table:
         """Price facts in [start, end) as known at `as_of` (default: latest knowledge), ordered by location, time."""
-        latest = self._latest(PRICES, self._price_filter(market, run, start, end, locations), as_of)
-        return self.query(f"SELECT * FROM ({latest}) ORDER BY location, interval_start")
+        # a plain filtered read, revisions resolved in Arrow: cheaper than the engine's de-duplication for
+        # the small ranges this serves (a location-day, a few locations for a month)
+        where = " AND ".join(
+            self._price_filter(market, run, start, end, locations) + self._as_of_clause(as_of)
+        )
+        rows = self.query(f"SELECT {', '.join(PRICES.columns)} FROM {PRICES.name} WHERE {where}")
+        return latest_revisions(PRICES, rows, ["location", "interval_start"])
 
     def latest_prices(
         self,

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from marketintel.store.dialect import ClickHouseDialect
 from marketintel.store.engines.base import REFERENCES, TimeSeriesStore
+from marketintel.store.layout import EntityOrder
 from marketintel.store.models import DATASETS, FORWARD_QUOTES, KNOWLEDGE_TIME, PRICES, UTC_TS, Dataset
 
 if TYPE_CHECKING:  # both imported where used: neither transport needs the other's package
@@ -172,21 +173,27 @@ class ClickHouseStore(TimeSeriesStore):
         names = ", ".join(columns)
         self._ex.command(f"INSERT INTO {name} ({names}) SELECT {names} FROM {source}")
 
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
-        # staged() holds the executor's lock: no other write in this process lands between check and insert
-        with self._ex.staged(table) as batch:
-            if not self._ex.query(self.overlap_sql(dataset, table)).num_rows:
-                self._insert(dataset.name, dataset.columns, batch)
-                return table
-            pending = self.query(self.pending_sql(dataset, batch, table))
-            clash = pending.filter(pc.fill_null(pc.not_equal(pending.column("_clash"), 0), False))
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
+        # MergeTree sorts each insert by the table's ORDER BY key itself: `order` is not needed here
+        # the lock (re-entrant; staged() takes it too) keeps other writes of this process out from the
+        # first check to the insert
+        with self._ex.lock:
+            with self._ex.staged(table) as batch:
+                if not self._ex.query(self.overlap_sql(dataset, table)).num_rows:
+                    self._insert(dataset.name, dataset.columns, batch)
+                    return table
+                rest = self.query(self.restated_sql(dataset, batch, table))
+            clash = rest.filter(pc.fill_null(pc.not_equal(rest.column("_clash"), 0), False))
             if clash.num_rows:
                 raise self.clash_error(dataset, clash)
-            rows = pending.drop_columns(["_clash"]).cast(dataset.schema)
-            if not rows.num_rows:
-                return rows
-            with self._ex.staged(rows) as new:
-                self._insert(dataset.name, dataset.columns, new)
+            rest = rest.drop_columns(["_clash"]).cast(dataset.schema)
+            if not rest.num_rows:
+                return rest
+            with self._ex.staged(rest) as changed:
+                rows = self.query(self.pending_sql(dataset, changed, rest)).cast(dataset.schema)
+            if rows.num_rows:
+                with self._ex.staged(rows) as new:
+                    self._insert(dataset.name, dataset.columns, new)
             return rows
 
     def _upsert_reference(self, name: str, table: pa.Table) -> int:

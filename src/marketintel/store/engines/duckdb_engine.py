@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from marketintel.store.dialect import DuckDBDialect
 from marketintel.store.engines.base import REFERENCES, TimeSeriesStore
+from marketintel.store.layout import EntityOrder
 from marketintel.store.models import DATASETS, Dataset
 
 _TYPES = {
@@ -80,20 +81,32 @@ class DuckDBStore(TimeSeriesStore):
                 raise
             self._con.commit()
 
-    def _write_new_revisions(self, dataset: Dataset, table: pa.Table) -> pa.Table:
+    def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
         con = self._con
+        if not con.execute(self.overlap_sql(dataset, table)).fetchall():
+            # rows go in sorted by entity so a location-day sits in one or two row groups (layout.py)
+            con.register("_sorted", order.sorted_for_insert(table))
+            try:
+                con.execute(f"INSERT INTO {dataset.name} SELECT * FROM _sorted")
+            finally:
+                con.unregister("_sorted")
+            return table
         con.register("_batch", table)
         try:
-            if not con.execute(self.overlap_sql(dataset, table)).fetchall():
-                con.execute(f"INSERT INTO {dataset.name} SELECT * FROM _batch")
-                return table
-            pending = con.sql(self.pending_sql(dataset, "_batch", table)).to_arrow_table()
+            rest = con.sql(self.restated_sql(dataset, "_batch", table)).to_arrow_table()
         finally:
             con.unregister("_batch")
-        clash = pending.filter(pending.column("_clash"))
+        clash = rest.filter(rest.column("_clash"))
         if clash.num_rows:
             raise self.clash_error(dataset, clash)
-        rows = pending.drop_columns(["_clash"]).cast(dataset.schema)
+        rest = rest.drop_columns(["_clash"]).cast(dataset.schema)
+        if not rest.num_rows:
+            return rest
+        con.register("_rest", rest)
+        try:
+            rows = con.sql(self.pending_sql(dataset, "_rest", rest)).to_arrow_table().cast(dataset.schema)
+        finally:
+            con.unregister("_rest")
         if rows.num_rows:
             con.register("_pending", rows)
             try:
