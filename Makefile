@@ -29,9 +29,11 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench.storage
+	$(BIN)/python -m bench.ingest
 
 bench-quick: install
 	$(BIN)/python -m bench.storage --quick
+	$(BIN)/python -m bench.ingest --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
