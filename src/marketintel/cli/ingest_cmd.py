@@ -15,6 +15,7 @@ from marketintel.ingest.models import IngestReport
 from marketintel.ingest.service import Ingestor
 from marketintel.metadata import service as metadata
 from marketintel.objects.service import ObjectStore
+from marketintel.quality.service import QualityMonitor
 from marketintel.store.service import open_timeseries
 
 
@@ -44,7 +45,12 @@ def ingest(
     metadata.upgrade(config.metadata_url)
     store = open_timeseries(config.timeseries_url)
     try:
-        ingestor = Ingestor(source, store, ObjectStore(config.objects_url), config.metadata_url)
+        # batch checks only: a backfill of old files must not raise "not fresh" alerts (the scheduler
+        # runs the per-source freshness checks for live feeds)
+        monitor = QualityMonitor(store, config.metadata_url, source_checks=False)
+        ingestor = Ingestor(
+            source, store, ObjectStore(config.objects_url), config.metadata_url, listeners=[monitor]
+        )
         if file:
             report = ingestor.ingest_files(file)
         else:

@@ -11,6 +11,7 @@ from marketintel.cli import (
     ingest_cmd,
     parse_cmd,
     prices_cmd,
+    quality_cmd,
     serve_cmd,
     simulate_cmd,
 )
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(quality_cmd.app, name="quality")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("summary")(simulate_cmd.summary)
 app.command("prices")(prices_cmd.prices)
