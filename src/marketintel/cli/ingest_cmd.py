@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from marketintel.bus.service import BusPublisher, open_bus
 from marketintel.cli.context import console, fail, settings
 from marketintel.connectors.fetch import Fetcher
 from marketintel.connectors.registry import connector
@@ -44,12 +45,19 @@ def ingest(
     config = settings()
     metadata.upgrade(config.metadata_url)
     store = open_timeseries(config.timeseries_url)
+    bus = open_bus(config.bus_url)
     try:
         # batch checks only: a backfill of old files must not raise "not fresh" alerts (the scheduler
         # runs the per-source freshness checks for live feeds)
         monitor = QualityMonitor(store, config.metadata_url, source_checks=False)
+        # an in-process bus in a one-shot command has no subscribers: publishing would only fill the outbox
+        publishers = [] if config.bus_url.startswith("memory:") else [BusPublisher(bus, config.metadata_url)]
         ingestor = Ingestor(
-            source, store, ObjectStore(config.objects_url), config.metadata_url, listeners=[monitor]
+            source,
+            store,
+            ObjectStore(config.objects_url),
+            config.metadata_url,
+            listeners=[*publishers, monitor],
         )
         if file:
             report = ingestor.ingest_files(file)
@@ -61,6 +69,7 @@ def ingest(
             finally:
                 fetcher.close()
     finally:
+        bus.close()
         store.close()
     _print(report)
     if not report.ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from marketintel.cli import (
+    bus_cmd,
     config_cmd,
     db_cmd,
     demo_cmd,
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(quality_cmd.app, name="quality")
+app.add_typer(bus_cmd.app, name="bus")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("summary")(simulate_cmd.summary)
 app.command("prices")(prices_cmd.prices)
