@@ -4,11 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+# Airflow lives in its own venv: its pins conflict with ours, and only the DagBag check needs it
+AIRFLOW_VENV := .venv-airflow
 # uv must use this machine's Python, never download one
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: install demo test lint bench bench-quick clean
+.PHONY: install install-airflow airflow-constraints demo test lint bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -17,6 +19,17 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt deploy/airflow/constraints.txt
+	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(PYTHON) -m uv venv --allow-existing $(AIRFLOW_VENV)
+	$(PYTHON) -m uv pip install --python $(AIRFLOW_VENV)/bin/python -r deploy/airflow/requirements.txt -c deploy/airflow/constraints.txt
+	touch $@
+
+install-airflow: $(AIRFLOW_VENV)/.installed
+
+airflow-constraints:
+	$(PYTHON) -m uv pip compile deploy/airflow/requirements.txt --universal --python-version 3.11 -o deploy/airflow/constraints.txt
+
 demo: install
 	$(BIN)/marketintel demo
 
@@ -24,7 +37,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(AIRFLOW_VENV)/.installed
 	$(BIN)/pytest
 
 bench: install
@@ -36,4 +49,4 @@ bench-quick: install
 	$(BIN)/python -m bench.ingest --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache

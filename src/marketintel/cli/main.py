@@ -13,6 +13,7 @@ from marketintel.cli import (
     parse_cmd,
     prices_cmd,
     quality_cmd,
+    scheduler_cmd,
     serve_cmd,
     simulate_cmd,
 )
@@ -32,6 +33,7 @@ app.command("summary")(simulate_cmd.summary)
 app.command("prices")(prices_cmd.prices)
 app.command("parse")(parse_cmd.parse)
 app.command("ingest")(ingest_cmd.ingest)
+app.command("scheduler")(scheduler_cmd.scheduler)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
 

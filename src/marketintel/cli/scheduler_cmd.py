@@ -44,6 +44,8 @@ def scheduler(
     sources_root: Path | None = typer.Option(
         None,
         "--sources-root",
+        exists=True,
+        file_okay=False,
         help="serve the connectors from DIR/<family>/ on 127.0.0.1 instead of the live sources",
     ),
     day: str = typer.Option(
@@ -69,7 +71,6 @@ def scheduler(
     with ExitStack() as stack:
         offline = stack.enter_context(serve_sources(sources_root)) if sources_root else None
         configured = [_configure(job, day or None, offline) for job in selected]
-        stack.enter_context(job_functions.stores.shared())
         runner = Scheduler(configured, config.metadata_url)
         stack.callback(runner.close, grace)
         if once:
