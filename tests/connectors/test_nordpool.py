@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from marketintel.connectors.fetch import Fetcher
@@ -15,6 +14,7 @@ from marketintel.connectors.parse import parse_payload, payload_from_file
 from marketintel.connectors.registry import connector
 from marketintel.connectors.sources.nordpool import NordPoolDayAhead
 from tests.connectors.localsource import local_source
+from tests.connectors.prices import price_only as price
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nordpool"
 FALL = FIXTURES / "nordpool_dayahead_2024-10-27_EUR.json"
@@ -35,16 +35,6 @@ def parse(path: Path) -> pa.Table:
 def parse_text(text: str, name: str = FALL.name) -> pa.Table:
     payload = RawPayload(name, text.encode(), dt.datetime.now(dt.UTC))
     return parse_payload(connector("nordpool-dayahead"), payload)
-
-
-def price(table: pa.Table, area: str, start: dt.datetime) -> float:
-    mask = pc.and_(pc.equal(table["location"], area), pc.equal(table["interval_start"], start))
-    rows = table.filter(mask).to_pylist()
-    assert len(rows) == 1, rows
-    assert rows[0]["energy"] is None
-    assert rows[0]["congestion"] is None
-    assert rows[0]["loss"] is None
-    return rows[0]["lmp"]
 
 
 def counts(table: pa.Table) -> dict[str, int]:

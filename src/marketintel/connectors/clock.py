@@ -2,18 +2,24 @@
 
 Sources label time in many ways: hour-ending 1..24 (25 on a fall-back day, or "02X" for the repeated
 hour), interval ends, fixed standard time all year, a DST flag column. These functions take naive local
-wall-clock times plus what the source says about ambiguity, and return UTC `timestamp[us, tz=UTC]`.
+wall-clock times plus what the source says about ambiguity, and return UTC `timestamp[us, tz=UTC]`
+(`wall_clock_to_utc`: a polars UTC datetime column, and the row of a time that cannot be placed, so that
+the connector's ParseError can name its line). `incomplete_day` checks hourly series against the length
+of their local day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from marketintel.connectors.checks import first_row
 
 UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -31,6 +37,8 @@ def local_to_utc(
     error, as is a wall-clock time that does not exist (the skipped spring-forward hour).
     """
     series = pl.Series("local", local).cast(pl.Datetime("us"))
+    if series.len() == 0:  # polars panics resolving per-row ambiguity on an empty column
+        return pa.array([], UTC_US)
     if first_occurrence is None:
         ambiguous: str | pl.Series = "raise"
     else:
@@ -40,6 +48,55 @@ def local_to_utc(
     expression = pl.col("local").dt.replace_time_zone(timezone, ambiguous=ambiguous, non_existent="raise")
     utc = frame.select(expression.dt.convert_time_zone("UTC")).to_series()
     return utc.to_arrow().cast(UTC_US)
+
+
+class WallClockError(ValueError):
+    """A wall-clock time that cannot be placed: `row` is its index in the input, for the caller's line."""
+
+    def __init__(self, message: str, row: int) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def wall_clock_to_utc(
+    local: pl.Series, repeat: pl.Series, timezone: str, *, check_repeat: bool = True
+) -> pl.Series:
+    """UTC instants (`Datetime("us", "UTC")`) of naive wall-clock times; `repeat` marks the rows meant as the
+    second (standard-time) pass of a fall-back hour, every other row of that hour is the first pass.
+
+    WallClockError, with the first offending row, for a time in the spring-forward gap and, with
+    `check_repeat`, for a row marked as repeated whose hour does not repeat. A source that only infers the
+    mark (NYISO: the second time a name has a stamp) passes check_repeat=False and reports duplicates itself.
+    """
+    if local.len() == 0:
+        return pl.Series("utc", [], dtype=pl.Datetime("us", "UTC"))
+    repeat = repeat.fill_null(False)
+    passes = repeat.replace_strict({True: "latest", False: "earliest"}, return_dtype=pl.String)
+    # one pass for all rows: a time in the gap comes back null instead of failing the whole column
+    utc = (
+        pl.DataFrame({"local": local.cast(pl.Datetime("us"))})
+        .select(
+            pl.col("local")
+            .dt.replace_time_zone(timezone, ambiguous=passes, non_existent="null")
+            .dt.convert_time_zone("UTC")
+        )
+        .to_series()
+        .alias("utc")
+    )
+    skipped = first_row(utc.is_null() & local.is_not_null())
+    if skipped is not None:
+        raise WallClockError(f"{local[skipped]} does not exist in {timezone} (clocks skip it)", skipped)
+    if check_repeat and repeat.any():
+        # a repeated time is one whose two passes differ; only the marked rows need the first pass too
+        marked = repeat.arg_true()
+        first_pass = local.gather(marked).dt.replace_time_zone(timezone, ambiguous="earliest")
+        same = first_row(first_pass.dt.convert_time_zone("UTC") == utc.gather(marked))
+        if same is not None:
+            row = int(marked[same])
+            raise WallClockError(
+                f"marked as the repeated hour, but {local[row]} is not repeated in {timezone}", row
+            )
+    return utc
 
 
 def fixed_offset_to_utc(local: pa.Array | np.ndarray | pl.Series, offset_hours: float) -> pa.Array:
@@ -61,3 +118,28 @@ def local_day_starts(day: dt.date, timezone: str, minutes: int) -> pa.Array:
 
 def hours_in_local_day(day: dt.date, timezone: str) -> int:
     return len(local_day_starts(day, timezone, 60))
+
+
+def incomplete_day(
+    frame: pl.DataFrame, series: str, day: str, order: str, timezone: str, by: Sequence[str] = ()
+) -> tuple[dict[str, Any], str] | None:
+    """The hourly `series` (e.g. a location; within each `by` group) that does not have exactly the hours of
+    its local operating `day` in `timezone` (23 or 25 on DST days), and a message saying so. Of several, the
+    one whose last row (largest `order`, e.g. the line) comes first; it is returned as a named row with its
+    `hours`, the `expected` count and that largest `order`. None if every series is whole.
+
+    A file cut at a line end is still well-formed CSV: this is what catches it."""
+    counts = frame.group_by(*by, series, day).agg(pl.len().alias("hours"), pl.col(order).max())
+    days = counts.get_column(day).unique()
+    expected = pl.DataFrame(
+        {day: days, "expected": pl.Series([hours_in_local_day(d, timezone) for d in days], dtype=pl.UInt32)}
+    )
+    short = counts.join(expected, on=day).filter(pl.col("hours") != pl.col("expected"))
+    if not short.height:
+        return None
+    row = short.sort(order).row(0, named=True)
+    message = (
+        f"incomplete: {row[series]} has {row['hours']} hours on {row[day]:%m/%d/%Y}, "
+        f"which has {row['expected']}"
+    )
+    return row, message

@@ -22,21 +22,21 @@ the physical (intervention) run, whose prices are not settlement prices. Only IN
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import Rule, first_failure, first_repeat
 from marketintel.connectors.clock import fixed_offset_to_utc
 from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-
-Fail = Callable[..., ParseError]
+from marketintel.connectors.textfile import decode
+from marketintel.connectors.zipfiles import ZipPayload
 
 NEM_OFFSET_HOURS = 10.0  # NEM time is AEST, UTC+10, every day of the year
 INTERVAL = dt.timedelta(minutes=5)
@@ -71,16 +71,13 @@ class AemoDispatchPrice(Connector):
 
 def _reports(content: bytes, label: str, fail: Callable[..., ParseError]) -> Iterator[tuple[str, bytes]]:
     """(file label, CSV bytes) of every report in a zip, looking one level into zips inside it."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        for member in archive.namelist():
-            lower = member.lower()
-            if lower.endswith(".csv"):
-                yield f"{label}/{member}", archive.read(member)
-            elif lower.endswith(".zip"):
-                yield from _reports(archive.read(member), f"{label}/{member}", fail)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise fail(label, f"not a readable zip archive: {exc}") from None
+    archive = ZipPayload(content, partial(fail, label))
+    for member in archive.names:
+        lower = member.lower()
+        if lower.endswith(".csv"):
+            yield f"{label}/{member}", archive.read(member)
+        elif lower.endswith(".zip"):
+            yield from _reports(archive.read(member), f"{label}/{member}", fail)
 
 
 def _lines(reports: list[tuple[str, bytes]], source: str) -> pl.DataFrame:
@@ -90,14 +87,8 @@ def _lines(reports: list[tuple[str, bytes]], source: str) -> pl.DataFrame:
     files: list[np.ndarray] = []
     numbers: list[np.ndarray] = []
     for index, (label, content) in enumerate(reports):
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = content[: exc.start].count(b"\n") + 1
-            raise ParseError(
-                source, label, f"not UTF-8 text: byte {content[exc.start]:#04x}", line=line
-            ) from None
-        lines = text.splitlines()
+        # bom=False: AEMO writes no BOM, and a file with one fails the opening-C-row check, as it always did
+        lines = decode(content, partial(ParseError, source, label), bom=False).splitlines()
         while lines and not lines[-1].strip():
             lines.pop()
         if not lines or not lines[0].startswith("C,"):
@@ -142,24 +133,16 @@ def _price_rows(lines: pl.DataFrame, labels: list[str], source: str) -> pl.DataF
         first = headers.filter(pl.col("text") == header[0]).row(0, named=True)
         for name in REQUIRED:
             if name not in columns:
-                raise ParseError(
-                    source,
-                    labels[first["file"]],
-                    "missing column in the DISPATCH,PRICE header",
-                    line=first["line"],
-                    field=name,
-                )
+                raise _error(source, labels, first, "missing column in the DISPATCH,PRICE header", name)
         # no DISPATCH,PRICE field is free text (numbers, ids, quoted times, status words), so every comma
         # separates two fields and a plain split is exact
         fields = group.with_columns(pl.col("text").str.split(",").alias("fields"))
         short = fields.filter(pl.col("fields").list.len() != len(columns))
         if short.height:
             hit = short.row(0, named=True)
-            raise ParseError(
-                source,
-                labels[hit["file"]],
-                f"{len(hit['fields'])} fields where the DISPATCH,PRICE header has {len(columns)}",
-                line=hit["line"],
+            found = len(hit["fields"])
+            raise _error(
+                source, labels, hit, f"{found} fields where the DISPATCH,PRICE header has {len(columns)}"
             )
         parts.append(
             fields.select(
@@ -181,7 +164,7 @@ def _price_rows(lines: pl.DataFrame, labels: list[str], source: str) -> pl.DataF
         pl.col("INTERVENTION").cast(pl.Int64, strict=False).alias("intervention"),
         pl.col("RRP").cast(pl.Float64, strict=False).alias("rrp"),
     )
-    checks: list[tuple[pl.Expr, str, Callable[[dict[str, object]], str]]] = [
+    checks: list[Rule] = [
         (pl.col("REGIONID") == "", "REGIONID", lambda r: "empty region id"),
         (
             pl.col("settlement").is_null(),
@@ -191,41 +174,41 @@ def _price_rows(lines: pl.DataFrame, labels: list[str], source: str) -> pl.DataF
         (pl.col("intervention").is_null(), "INTERVENTION", lambda r: f"not a flag: {r['INTERVENTION']!r}"),
         (pl.col("rrp").is_null() | ~pl.col("rrp").is_finite(), "RRP", lambda r: f"not a price: {r['RRP']!r}"),
     ]
-    for bad, field, message in checks:
-        hit = typed.filter(bad).head(1)
-        if hit.height:
-            row = hit.row(0, named=True)
-            raise ParseError(source, labels[row["file"]], message(row), line=row["line"], field=field)
+    failure = first_failure(typed, checks)
+    if failure is not None:
+        row, field, message = failure
+        raise _error(source, labels, row, message, field)
     pricing = typed.filter(pl.col("intervention") == 0)
-    repeated = pricing.sort("file", "line").filter(~pl.struct("REGIONID", "settlement").is_first_distinct())
-    if repeated.height:
-        row = repeated.row(0, named=True)
-        raise ParseError(
-            source,
-            labels[row["file"]],
-            f"a second pricing-run RRP for {row['REGIONID']} at {row['SETTLEMENTDATE']}",
-            line=row["line"],
-            field="SETTLEMENTDATE",
-        )
+    in_file_order = pricing.sort("file", "line")
+    repeat = first_repeat(in_file_order, "REGIONID", "settlement")
+    if repeat is not None:
+        row = in_file_order.row(repeat, named=True)
+        message = f"a second pricing-run RRP for {row['REGIONID']} at {row['SETTLEMENTDATE']}"
+        raise _error(source, labels, row, message, "SETTLEMENTDATE")
     return pricing
+
+
+def _error(
+    source: str, labels: list[str], row: dict[str, Any], message: str, field: str | None = None
+) -> ParseError:
+    """A ParseError at a row of `_lines`: its file (an index into `labels`) and line."""
+    return ParseError(source, labels[row["file"]], message, line=row["line"], field=field)
 
 
 def _mapped(rows: pl.DataFrame) -> pa.Table:
     # SETTLEMENTDATE ends the interval: the interval starts 5 minutes earlier, on a clock that is UTC+10
     starts = fixed_offset_to_utc(rows["settlement"] - INTERVAL, NEM_OFFSET_HOURS)
-    n = rows.height
-    nulls = pa.nulls(n, pa.float64())
     return mapped_prices(
         {
-            "market": pa.repeat("AEMO", n),
-            "location": rows["REGIONID"].to_arrow(),
-            "run": pa.repeat("RT5", n),
+            "market": "AEMO",
+            "location": rows["REGIONID"],
+            "run": "RT5",
             "interval_start": starts,
-            "interval_minutes": pa.repeat(5, n),
-            "lmp": rows["rrp"].to_arrow(),
+            "interval_minutes": 5,
+            "lmp": rows["rrp"],
             # the RRP is a regional price; AEMO publishes no energy/congestion/loss split of it
-            "energy": nulls,
-            "congestion": nulls,
-            "loss": nulls,
+            "energy": None,
+            "congestion": None,
+            "loss": None,
         }
     )

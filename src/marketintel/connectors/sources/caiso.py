@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -31,11 +30,12 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import Rule, first_failure, first_repeat
 from marketintel.connectors.clock import local_day_starts
 from marketintel.connectors.fetch import NotPublished
-from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-
-Fail = Callable[..., ParseError]
+from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode
+from marketintel.connectors.zipfiles import ZipPayload
 
 PACIFIC = "America/Los_Angeles"
 QUERY_TIME = "%Y%m%dT%H:%M-0000"  # OASIS startdatetime/enddatetime, in GMT
@@ -119,11 +119,7 @@ class CaisoOasis(Connector):
     def map_to_schema(self, payload: RawPayload) -> pa.Table:
         fail: Fail = partial(ParseError, self.name, payload.name)
         content = _csv_member(payload, fail)
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = content[: exc.start].count(b"\n") + 1
-            raise fail(f"not UTF-8 text: byte {content[exc.start]:#04x}", line=line) from None
+        decode(content, fail, bom=False)  # checked only: polars reads the bytes
         if content and not content.endswith(b"\n"):
             raise fail("truncated: the last line is not complete", line=content.count(b"\n") + 1)
         header = content[: content.find(b"\n")].decode().rstrip("\r").split(",")
@@ -142,21 +138,17 @@ class CaisoOasis(Connector):
 def _csv_member(payload: RawPayload, fail: Fail) -> bytes:
     """The CSV inside an OASIS answer. OASIS error 1000 ("no data returned") is how it says a report is
     not out yet: NotPublished, so ingestion stops there and retries later; any other error is a ParseError."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(payload.content))
-        names = archive.namelist()
-        errors = [n for n in names if n.lower().endswith(".xml")]
-        if errors:
-            code, message = _oasis_error(errors[0], archive.read(errors[0]))
-            if code == NO_DATA:
-                raise NotPublished(payload.url or payload.name, message)
-            raise fail(message)
-        csvs = [n for n in names if n.lower().endswith(".csv")]
-        if len(csvs) != 1:
-            raise fail(f"expected one CSV in the OASIS zip, found {names}")
-        return archive.read(csvs[0])
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise fail(f"not a readable zip archive: {exc}") from None
+    archive = ZipPayload(payload.content, fail)
+    errors = [n for n in archive.names if n.lower().endswith(".xml")]
+    if errors:
+        code, message = _oasis_error(errors[0], archive.read(errors[0]))
+        if code == NO_DATA:
+            raise NotPublished(payload.url or payload.name, message)
+        raise fail(message)
+    csvs = [n for n in archive.names if n.lower().endswith(".csv")]
+    if len(csvs) != 1:
+        raise fail(f"expected one CSV in the OASIS zip, found {archive.names}")
+    return archive.read(csvs[0])
 
 
 def _oasis_error(member: str, xml: bytes) -> tuple[str | None, str]:
@@ -183,20 +175,11 @@ def _report(columns: list[str], fail: Fail) -> Report:
     return report
 
 
-def _first(frame: pl.DataFrame, bad: pl.Expr) -> dict[str, object] | None:
-    hit = frame.filter(bad).head(1)
-    return hit.row(0, named=True) if hit.height else None
-
-
-Check = tuple[pl.Expr, str, Callable[[dict[str, object]], str]]
-
-
-def _check(frame: pl.DataFrame, checks: list[Check], fail: Fail) -> None:
-    """All checks in one pass over the rows; only a failing one is searched for its first line."""
-    failed = frame.select(*(bad.any().alias(str(i)) for i, (bad, _, _) in enumerate(checks))).row(0)
-    for flag, (bad, field, message) in zip(failed, checks, strict=True):
-        if flag and (hit := _first(frame, bad)):
-            raise fail(message(hit), line=hit["line"], field=field)
+def _check(frame: pl.DataFrame, rules: list[Rule], fail: Fail) -> None:
+    failure = first_failure(frame, rules)
+    if failure is not None:
+        row, field, message = failure
+        raise fail(message, line=row["line"], field=field)
 
 
 def _rows(frame: pl.DataFrame, report: Report, fail: Fail) -> pl.DataFrame:
@@ -223,7 +206,7 @@ def _rows(frame: pl.DataFrame, report: Report, fail: Fail) -> pl.DataFrame:
         pl.col("INTERVALENDTIME_GMT").alias("end_text"),
         pl.col("INTERVALENDTIME_GMT").str.to_datetime(ROW_TIME, strict=False).alias("end"),
     )
-    checks: list[Check] = [
+    checks: list[Rule] = [
         (
             pl.col("value").is_null() | ~pl.col("value").is_finite(),
             value,
@@ -261,9 +244,11 @@ def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
     try:
         wide = rows.pivot(on="type", index=["node", "start"], values="value")
     except pl.exceptions.ComputeError:  # a node, interval and component given twice
-        hit = _first(rows.sort("line"), ~pl.struct("node", "start", "type").is_first_distinct())
-        if hit is None:
+        in_file_order = rows.sort("line")
+        repeat = first_repeat(in_file_order, "node", "start", "type")
+        if repeat is None:
             raise
+        hit = in_file_order.row(repeat, named=True)
         raise fail(
             f"{hit['type']} for {hit['node']} at {hit['start']:%Y-%m-%dT%H:%M}Z appears twice",
             line=hit["line"],
@@ -284,18 +269,17 @@ def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
             lines = rows.group_by("node", "start").agg(pl.col("line").min())
             hit = wide.filter(bad).join(lines, on=["node", "start"]).sort("line").row(0, named=True)
             raise fail(message(hit), line=hit["line"], field=field)
-    n = wide.height
     return mapped_prices(
         {
-            "market": pa.repeat("CAISO", n),
-            "location": wide["node"].cast(pl.String).to_arrow(),
-            "run": pa.repeat(report.run, n),
-            "interval_start": wide["start"].to_arrow(),
-            "interval_minutes": pa.repeat(report.minutes, n),
-            "lmp": wide["LMP"].to_arrow(),
-            "energy": wide["energy"].to_arrow(),
-            "congestion": wide["MCC"].to_arrow(),
-            "loss": wide["MCL"].to_arrow(),
+            "market": "CAISO",
+            "location": wide["node"].cast(pl.String),
+            "run": report.run,
+            "interval_start": wide["start"],
+            "interval_minutes": report.minutes,
+            "lmp": wide["LMP"],
+            "energy": wide["energy"],
+            "congestion": wide["MCC"],
+            "loss": wide["MCL"],
         }
     )
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from marketintel.catalog.markets import MARKETS
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_row
 from marketintel.connectors.clock import UTC_US, local_day_starts
 from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
 
@@ -271,19 +272,18 @@ class EntsoeDayAhead(Connector):
         minutes = pa.concat_arrays([p[2] for p in parts])
         prices = pa.concat_arrays([p[3] for p in parts])
         self._check_unique(payload, locations, starts)
-        count = len(locations)
-        nulls = pa.nulls(count, pa.float64())
         return mapped_prices(
             {
-                "market": pa.array([self.market] * count, pa.string()),
+                "market": self.market,
                 "location": locations,
-                "run": pa.array(["DA"] * count, pa.string()),
+                "run": "DA",
                 "interval_start": starts,
                 "interval_minutes": minutes,
                 "lmp": prices,
-                "energy": nulls,
-                "congestion": nulls,
-                "loss": nulls,
+                # A44 carries the zone's clearing price only, no components
+                "energy": None,
+                "congestion": None,
+                "loss": None,
             }
         )
 
@@ -378,15 +378,13 @@ class EntsoeDayAhead(Connector):
 
         positions = pl.Series(period.positions, dtype=pl.String).cast(pl.Int64, strict=False)
         prices = pl.Series(period.prices, dtype=pl.String).cast(pl.Float64, strict=False)
-        bad_price = (prices.is_null() | ~prices.is_finite()).fill_null(True)
-        if bad_price.any():
-            row = int(bad_price.arg_true()[0])
+        row = first_row((prices.is_null() | ~prices.is_finite()).fill_null(True))
+        if row is not None:
             raise fail(
                 f"price {period.prices[row]!r} is not a number", "price.amount", period.price_lines[row]
             )
-        bad_position = (positions.is_null() | (positions < 1) | (positions > slots)).fill_null(True)
-        if bad_position.any():
-            row = int(bad_position.arg_true()[0])
+        row = first_row((positions.is_null() | (positions < 1) | (positions > slots)).fill_null(True))
+        if row is not None:
             message = f"position {period.positions[row]!r} is not in 1..{slots}"
             raise fail(message, "position", period.position_lines[row])
         if positions.is_duplicated().any():

@@ -32,27 +32,25 @@ in public repositories):
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import re
 import time
-import zipfile
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector, Document
-from marketintel.connectors.clock import hours_in_local_day, local_to_utc
+from marketintel.connectors.checks import first_repeat, first_row
+from marketintel.connectors.clock import WallClockError, incomplete_day, wall_clock_to_utc
 from marketintel.connectors.fetch import Fetcher, NotPublished
-from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
+from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode
+from marketintel.connectors.zipfiles import ZipPayload
 
 CPT = "America/Chicago"
 RT_REPORT = 12301  # NP6-905-CD
@@ -80,44 +78,6 @@ TYPES = {
 }  # any other type (RN, LCCRN, PCCRN, PUN, ...) is a resource node
 RT_NAME = re.compile(r"SPPHLZNP6905_(?P<retry>retry_)?(?P<day>\d{8})_(?P<time>\d{4}).*_csv")
 DA_NAME = re.compile(r"DAMSPNP4190.*_csv")
-
-Fail = Callable[..., ParseError]
-
-
-class WallClockError(ValueError):
-    """A wall-clock time that cannot be placed: `row` is its index in the input."""
-
-    def __init__(self, message: str, row: int) -> None:
-        super().__init__(message)
-        self.row = row
-
-
-def wall_clock_to_utc(local: pl.Series, repeat: pl.Series, timezone: str) -> pl.Series:
-    """UTC instants of naive wall-clock times; `repeat` marks rows meant as the second (standard-time) pass of
-    a fall-back hour. WallClockError if a time falls in the spring-forward gap or a row marked as repeated is
-    not in a repeated hour. (A candidate for `clock`: it is `local_to_utc` plus the checks a source's
-    repeated-hour flag needs.)"""
-    if local.len() == 0:  # local_to_utc panics in polars on empty input with first_occurrence
-        return pl.Series("utc", [], dtype=pl.Datetime("us", "UTC"))
-    try:
-        first = pl.Series(local_to_utc(local, timezone, first_occurrence=np.ones(local.len(), dtype=bool)))
-    except pl.exceptions.ComputeError:
-        # few distinct wall-clock times in a file: find the one in the gap
-        for value in local.unique(maintain_order=True):
-            try:
-                local_to_utc(pl.Series([value], dtype=local.dtype), timezone, first_occurrence=[True])
-            except pl.exceptions.ComputeError:
-                row = int((local == value).arg_true()[0])
-                raise WallClockError(f"{value} does not exist in {timezone} (clocks skip it)", row) from None
-        raise
-    second = pl.Series(local_to_utc(local, timezone, first_occurrence=np.zeros(local.len(), dtype=bool)))
-    not_repeated = (repeat & (first == second)).arg_true()
-    if not_repeated.len():
-        row = int(not_repeated[0])
-        raise WallClockError(
-            f"marked as the repeated hour, but {local[row]} is not repeated in {timezone}", row
-        )
-    return pl.select(pl.when(repeat).then(second).otherwise(first)).to_series().alias("utc")
 
 
 @dataclass(frozen=True)
@@ -232,11 +192,8 @@ class ErcotSpp(Connector):
             by_run.setdefault(run, []).append(raw)
         # all the files of a run are checked and converted together: a day's bundle is 96 files
         table = pl.concat([self._rows(pl.concat(frames), run) for run, frames in by_run.items()])
-        repeated = table.select(
-            pl.struct("location", "run", "interval_start").is_first_distinct().not_()
-        ).to_series()
-        if repeated.any():
-            row = int(repeated.arg_true()[0])
+        row = first_repeat(table, "location", "run", "interval_start")
+        if row is not None:
             raise ParseError(
                 self.name,
                 table["file"][row],
@@ -245,8 +202,20 @@ class ErcotSpp(Connector):
             )
         kinds = table.filter(pl.col("kind") != "").select("location", "kind").unique()
         self.point_types.update(zip(kinds["location"].to_list(), kinds["kind"].to_list(), strict=True))
-        arrow = table.drop("file", "line", "kind").to_arrow()
-        return mapped_prices({name: arrow.column(name) for name in arrow.column_names})
+        return mapped_prices(
+            {
+                "market": self.market,
+                "location": table["location"],
+                "run": table["run"],
+                "interval_start": table["interval_start"],
+                "interval_minutes": table["interval_minutes"],
+                "lmp": table["lmp"],
+                # settlement point prices only: these reports publish no energy/congestion/loss split
+                "energy": None,
+                "congestion": None,
+                "loss": None,
+            }
+        )
 
     def _members(self, payload: RawPayload) -> list[tuple[str, bytes]]:
         fail: Fail = partial(ParseError, self.name, payload.name)
@@ -254,27 +223,20 @@ class ErcotSpp(Connector):
             if payload.content.lstrip().startswith(b"{"):
                 raise fail("an MIS document listing, not a price document")
             raise fail("not a ZIP archive (MIS documents are zipped CSV files)")
-        try:
-            with zipfile.ZipFile(io.BytesIO(payload.content)) as archive:
-                names = [info.filename for info in archive.infolist() if not info.is_dir()]
-                if not names:
-                    raise fail("the ZIP archive holds no file")
-                for member in names:
-                    if not member.lower().endswith(".csv"):
-                        raise fail(f"unexpected file {member!r} in the ZIP archive (expected CSV files)")
-                return [(member, archive.read(member)) for member in names]
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-            raise fail(f"corrupt ZIP archive: {exc}") from None
+        archive = ZipPayload(payload.content, fail, "corrupt ZIP archive")
+        names = [name for name in archive.names if not name.endswith("/")]  # files, not directories
+        if not names:
+            raise fail("the ZIP archive holds no file")
+        for member in names:
+            if not member.lower().endswith(".csv"):
+                raise fail(f"unexpected file {member!r} in the ZIP archive (expected CSV files)")
+        return [(member, archive.read(member)) for member in names]
 
     def _read_csv(self, data: bytes, file: str) -> tuple[str, pl.DataFrame]:
         """The run and the raw text fields of one CSV, with the file and line of each row."""
         fail: Fail = partial(ParseError, self.name, file)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise fail(f"not UTF-8 text (byte {data[exc.start]:#04x})", line=line) from None
-        text = text.replace("\r\n", "\n")
+        # bom=False: ERCOT writes no BOM, and a file with one fails the header check below, as it always did
+        text = decode(data, fail, bom=False).replace("\r\n", "\n")
         if not text.endswith("\n"):
             raise fail("truncated: the last line has no line break", line=text.count("\n") + 1)
         lines = pl.Series("text", text.split("\n")[:-1], dtype=pl.String)
@@ -293,9 +255,8 @@ class ErcotSpp(Connector):
         if body.len() == 0:
             raise fail("no price rows", line=1)
         # ERCOT's values never hold a comma or a quote: split on commas, then check the field count
-        ragged = (body.str.count_matches(",", literal=True) != len(columns) - 1).arg_true()
-        if ragged.len():
-            row = int(ragged[0])
+        row = first_row(body.str.count_matches(",", literal=True) != len(columns) - 1)
+        if row is not None:
             found = body[row].count(",") + 1 if body[row] else 0
             raise fail(f"expected {len(columns)} fields, found {found}", line=row + 2)
         raw = (
@@ -314,9 +275,8 @@ class ErcotSpp(Connector):
             return ParseError(self.name, raw["file"][row], message, line=int(raw["line"][row]), field=field)
 
         def check(bad: pl.Series, field: str, message: str) -> None:
-            rows = bad.fill_null(True).arg_true()
-            if rows.len():
-                row = int(rows[0])
+            row = first_row(bad.fill_null(True))
+            if row is not None:
                 raise fail(row, f"{message}: {raw[field][row]!r}", field)
 
         rt = run == "RT15"
@@ -355,7 +315,6 @@ class ErcotSpp(Connector):
             raise fail(exc.row, str(exc), hour_field) from None
 
         out = values.select(
-            pl.lit(self.market).alias("market"),
             # the energy-weighted series of a load zone or DC tie shares its name with the plain one
             pl.when(pl.col("kind").is_in(ENERGY_WEIGHTED))
             .then(pl.col("name") + "_EW")
@@ -365,37 +324,17 @@ class ErcotSpp(Connector):
             start.alias("interval_start"),
             pl.lit(15 if rt else 60, pl.Int16).alias("interval_minutes"),
             pl.col("price").alias("lmp"),
-            pl.lit(None, pl.Float64).alias("energy"),
-            pl.lit(None, pl.Float64).alias("congestion"),
-            pl.lit(None, pl.Float64).alias("loss"),
             raw["file"],
             raw["line"],
             pl.col("kind"),
         )
-        if not rt:
-            self._check_complete_days(out, values["day"])
+        # a day-ahead file holds every hour of its operating day (23 or 25 on DST days) for every point
+        by_day = out.with_columns(values["day"])
+        short = None if rt else incomplete_day(by_day, "location", "day", "line", CPT, by=["file"])
+        if short is not None:
+            row, message = short
+            raise ParseError(self.name, row["file"], message, line=row["line"])
         return out
-
-    def _check_complete_days(self, out: pl.DataFrame, day: pl.Series) -> None:
-        """A day-ahead file holds every hour of its operating day (23 or 25 on DST days) for every point."""
-        counts = (
-            out.with_columns(day.alias("day"))
-            .group_by("file", "location", "day")
-            .agg(pl.len().alias("hours"), pl.col("line").max())
-        )
-        for (operating_day,) in counts.select("day").unique().iter_rows():
-            expected = hours_in_local_day(operating_day, CPT)
-            short = counts.filter((pl.col("day") == operating_day) & (pl.col("hours") != expected)).sort(
-                "line"
-            )
-            if short.height:
-                file, location, _, found, line = short.row(0)
-                raise ParseError(
-                    self.name,
-                    file,
-                    f"incomplete: {location} has {found} hours on {operating_day:%m/%d/%Y}, which has {expected}",
-                    line=line,
-                )
 
 
 def select_documents(documents: list[MisDocument], report: int, day: dt.date) -> list[MisDocument]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -30,9 +29,10 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
-from marketintel.connectors.clock import hours_in_local_day
-from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-from marketintel.connectors.sources.ercot import WallClockError, wall_clock_to_utc
+from marketintel.connectors.checks import first_repeat, first_row
+from marketintel.connectors.clock import WallClockError, incomplete_day, wall_clock_to_utc
+from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode
 
 EPT = "America/New_York"
 COLUMNS = [
@@ -69,8 +69,6 @@ PAGES = {  # report folder -> the ISO Express page that links its files
     "rt-lmp": "/isoexpress/web/reports/pricing/-/tree/lmps-rt-hourly-final",
 }
 RECORDS = re.compile(r"C*HHD*T")
-
-Fail = Callable[..., ParseError]
 
 
 class IsoneLmp(Connector):
@@ -111,18 +109,13 @@ class IsoneLmp(Connector):
 
     def map_to_schema(self, payload: RawPayload) -> pa.Table:
         fail: Fail = partial(ParseError, self.name, payload.name)
-        try:
-            text = payload.content.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = payload.content.count(b"\n", 0, exc.start) + 1
-            raise fail(f"not UTF-8 text (byte {payload.content[exc.start]:#04x})", line=line) from None
-        lines = text.replace("\r\n", "\n").split("\n")
+        lines = decode(payload.content, fail).replace("\r\n", "\n").split("\n")
         if lines[-1] == "":
             lines.pop()
         records = pl.Series("text", lines, dtype=pl.String).str.extract(r'^"?([CHDT])"?(?:,|$)', 1)
-        unknown = records.is_null().arg_true()
-        if unknown.len():
-            raise fail("a record must start with C, H, D or T", line=int(unknown[0]) + 1)
+        unknown = first_row(records.is_null())
+        if unknown is not None:
+            raise fail("a record must start with C, H, D or T", line=unknown + 1)
         kinds = records.str.join("")[0]
         if RECORDS.fullmatch(kinds) is None:
             if not kinds.endswith("T"):
@@ -185,9 +178,8 @@ class IsoneLmp(Connector):
                 raise fail("unreadable D records", line=first_line)
 
         def check(bad: pl.Series, field: str, message: str) -> None:
-            rows = bad.fill_null(True).arg_true()
-            if rows.len():
-                row = int(rows[0])
+            row = first_row(bad.fill_null(True))
+            if row is not None:
                 raise fail(f"{message}: {raw[field][row]!r}", line=first_line + row, field=field)
 
         label = raw["Hour Ending"].str.extract_groups(r"^(\d{2})(X?)$")
@@ -214,45 +206,32 @@ class IsoneLmp(Connector):
         except WallClockError as exc:
             raise fail(str(exc), line=first_line + exc.row, field="Hour Ending") from None
 
-        out = values.select(
-            pl.lit(self.market).alias("market"),
-            raw["Location Name"].alias("location"),
-            pl.lit(run).alias("run"),
-            start.alias("interval_start"),
-            pl.lit(60, pl.Int16).alias("interval_minutes"),
-            *PRICES,
+        keys = pl.DataFrame(
+            [raw["Location Name"].alias("location"), start.alias("interval_start"), values["day"]]
         )
-        repeated = out.select(pl.struct("location", "interval_start").is_first_distinct().not_()).to_series()
-        if repeated.any():
-            row = int(repeated.arg_true()[0])
+        row = first_repeat(keys, "location", "interval_start")
+        if row is not None:
             raise fail(
-                f"{out['location'][row]} at {out['interval_start'][row]} appears twice",
+                f"{keys['location'][row]} at {keys['interval_start'][row]} appears twice",
                 line=first_line + row,
                 field="Hour Ending",
             )
-        self._check_complete_days(out, values["day"], first_line, fail)
+        # every location has every hour of the operating day: 23 on spring forward, 25 on fall back
+        short = incomplete_day(keys.with_row_index("row"), "location", "day", "row", EPT)
+        if short is not None:
+            row, message = short
+            raise fail(message, line=first_line + row["row"])
         kinds = raw.select("Location Name", "Location Type").unique()
         self.location_types.update(
             zip(kinds["Location Name"].to_list(), kinds["Location Type"].to_list(), strict=True)
         )
-        arrow = out.to_arrow()
-        return mapped_prices({name: arrow.column(name) for name in arrow.column_names})
-
-    def _check_complete_days(self, out: pl.DataFrame, day: pl.Series, first_line: int, fail: Fail) -> None:
-        """Every location has every hour of the operating day: 23 on spring forward, 25 on fall back."""
-        counts = (
-            out.with_columns(day.alias("day"), pl.int_range(pl.len()).alias("row"))
-            .group_by("location", "day")
-            .agg(pl.len().alias("hours"), pl.col("row").max())
+        return mapped_prices(
+            {
+                "market": self.market,
+                "location": keys["location"],
+                "run": run,
+                "interval_start": start,
+                "interval_minutes": 60,
+                **{key: values[key] for key in PRICES},
+            }
         )
-        for (operating_day,) in counts.select("day").unique().iter_rows():
-            expected = hours_in_local_day(operating_day, EPT)
-            short = counts.filter((pl.col("day") == operating_day) & (pl.col("hours") != expected)).sort(
-                "row"
-            )
-            if short.height:
-                location, _, found, row = short.row(0)
-                raise fail(
-                    f"incomplete: {location} has {found} hours on {operating_day:%m/%d/%Y}, which has {expected}",
-                    line=first_line + row,
-                )

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from marketintel.catalog.markets import MARKETS
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_row
 from marketintel.connectors.clock import local_to_utc
 from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
 
@@ -97,9 +98,8 @@ class JepxSpot(Connector):
             raise fail("no data rows after the header", line=2)
         # a row with a different number of fields is cut short (truncated download) or shifted
         commas = rows["text"].str.count_matches(",", literal=True)
-        bad = commas != len(header) - 1
-        if bad.any():
-            row = int(bad.arg_true()[0])
+        row = first_row(commas != len(header) - 1)
+        if row is not None:
             found = int(commas[row]) + 1
             raise fail(f"{found} fields, the header has {len(header)}", line=int(rows["line"][row]))
 
@@ -126,8 +126,8 @@ class JepxSpot(Connector):
             for column, location in PRICE_COLUMNS.items()
         ]
         for column, invalid in checks:
-            if invalid.any():
-                row = int(invalid.arg_true()[0])
+            row = first_row(invalid)
+            if row is not None:
                 value = fields[wanted[column]][row]
                 raise fail(f"{value!r} is not a valid {column}", line=int(table["line"][row]), field=column)
         self._check_days(table, fail)
@@ -142,19 +142,18 @@ class JepxSpot(Connector):
             .with_columns(pl.Series("start", starts))
             .unpivot(index="start", variable_name="location", value_name="lmp")
         )
-        count = long.height
-        nulls = pa.nulls(count, pa.float64())
         return mapped_prices(
             {
-                "market": pa.array([self.market] * count, pa.string()),
-                "location": long["location"].to_arrow(),
-                "run": pa.array(["DA"] * count, pa.string()),
-                "interval_start": long["start"].to_arrow(),
-                "interval_minutes": pa.array([30] * count, pa.int16()),
-                "lmp": (long["lmp"] * KWH_PER_MWH).round(6).to_arrow(),
-                "energy": nulls,
-                "congestion": nulls,
-                "loss": nulls,
+                "market": self.market,
+                "location": long["location"],
+                "run": "DA",
+                "interval_start": long["start"],
+                "interval_minutes": 30,
+                "lmp": (long["lmp"] * KWH_PER_MWH).round(6),
+                # JEPX publishes system and area prices only, no components
+                "energy": None,
+                "congestion": None,
+                "loss": None,
             }
         )
 

@@ -13,9 +13,7 @@ HE h of day D covers [D + (h-1) h, D + h h) EST, i.e. it starts at D + (h+4) h U
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
-from collections.abc import Callable
 from functools import partial
 from typing import ClassVar
 
@@ -23,10 +21,10 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_repeat, first_row
 from marketintel.connectors.clock import fixed_offset_to_utc
-from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-
-Fail = Callable[..., ParseError]
+from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode, floats, read_rows
 
 HOURS = [f"HE {h}" for h in range(1, 25)]
 HEADER = ["Node", "Type", "Value", *HOURS]
@@ -70,17 +68,15 @@ class _MisoHourlyReport(Connector):
         day, body = self._preamble(payload.name, text, fail)
         frame = read_rows(body, HEADER, PREAMBLE + 1, fail)
 
-        bad_value = frame.get_column("Value").is_in(VALUES).not_().arg_true()
-        if bad_value.len():
-            row = bad_value[0]
+        row = first_row(frame.get_column("Value").is_in(VALUES).not_())
+        if row is not None:
             raise fail(
                 f"unknown Value {frame['Value'][row]!r}; expected LMP, MCC or MLC",
                 line=PREAMBLE + 1 + row,
                 field="Value",
             )
-        repeated = frame.select(pl.struct("Node", "Value").is_first_distinct().not_()).to_series()
-        if repeated.any():
-            row = repeated.arg_true()[0]
+        row = first_repeat(frame, "Node", "Value")
+        if row is not None:
             node, value = frame["Node"][row], frame["Value"][row]
             raise fail(f"a second {value} row for node {node!r}", line=PREAMBLE + 1 + row)
         prices = floats(frame, HOURS, PREAMBLE + 1, fail)
@@ -103,19 +99,18 @@ class _MisoHourlyReport(Connector):
         midnight = dt.datetime.combine(day, dt.time())
         local_start = wide.select(pl.lit(midnight) + pl.duration(hours=hour_ending - 1)).to_series()
         lmp, mcc, mlc = wide.get_column("LMP"), wide.get_column("MCC"), wide.get_column("MLC")
-        rows = wide.height
         return mapped_prices(
             {
-                "market": pa.array([self.market] * rows),
-                "location": wide.get_column("Node").to_arrow(),
-                "run": pa.array([self.run] * rows),
+                "market": self.market,
+                "location": wide.get_column("Node"),
+                "run": self.run,
                 "interval_start": fixed_offset_to_utc(local_start, EST_OFFSET_HOURS),
-                "interval_minutes": pa.array([60] * rows, pa.int16()),
-                "lmp": lmp.to_arrow(),
+                "interval_minutes": 60,
+                "lmp": lmp,
                 # prices are in cents: rounding the residual to 6 places only removes float noise
-                "energy": (lmp - mcc - mlc).round(6).to_arrow(),
-                "congestion": mcc.to_arrow(),
-                "loss": mlc.to_arrow(),
+                "energy": (lmp - mcc - mlc).round(6),
+                "congestion": mcc,
+                "loss": mlc,
             }
         )
 
@@ -164,61 +159,3 @@ class MisoRealTimeFinal(_MisoHourlyReport):
     run = "RT"
     report = "rt_lmp_final"
     description = "MISO real-time final hourly LMP, MCC and MLC by CPnode (daily market report)"
-
-
-# --- CSV helpers: exact line numbers for every way a file can be broken -------------------------------
-
-
-def decode(content: bytes, fail: Fail) -> str:
-    """The payload as text (the reports are ASCII; UTF-8 and a BOM are tolerated)."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = content.count(b"\n", 0, exc.start) + 1
-        raise fail(
-            f"not UTF-8 text: byte {content[exc.start]:#04x} at offset {exc.start}", line=line
-        ) from None
-
-
-def read_rows(body: str, columns: list[str], first_line: int, fail: Fail) -> pl.DataFrame:
-    """The data lines as string columns; ParseError at the first line that is blank, short, long or has an
-    empty field. `first_line` is the file line number of the body's first line."""
-    if not body or body.isspace():
-        raise fail("no data rows (truncated file?)", line=first_line)
-    if not body.endswith("\n"):
-        raise fail("truncated: the last line has no line end", line=first_line + body.count("\n"))
-    lines_in_body = body.count("\n")
-    try:
-        frame = pl.read_csv(
-            body.encode(), has_header=False, schema=dict.fromkeys(columns, pl.String), quote_char=None
-        )
-    except pl.exceptions.PolarsError:
-        frame = None
-    if frame is not None and frame.height == lines_in_body and not frame.null_count().sum_horizontal().item():
-        return frame
-    # something is wrong: find the first bad line, vectorised over the lines
-    lines = pl.Series(body.split("\n")[:lines_in_body]).str.strip_suffix("\r")
-    fields = lines.str.count_matches(",", literal=True) + 1
-    bad = (fields != len(columns)) | lines.str.contains(r"(^|,)\s*(,|$)")
-    if not bad.any():
-        raise fail("unreadable CSV", line=first_line)
-    row = bad.arg_true()[0]
-    line, count = lines[row], fields[row]
-    if not line.strip():
-        raise fail("blank line among the data rows", line=first_line + row)
-    if count != len(columns):
-        raise fail(f"{count} fields, expected {len(columns)} (truncated line?)", line=first_line + row)
-    empty = next(i for i, cell in enumerate(line.split(",")) if not cell.strip())
-    raise fail("empty field", line=first_line + row, field=columns[empty])
-
-
-def floats(frame: pl.DataFrame, columns: list[str], first_line: int, fail: Fail) -> pl.DataFrame:
-    """Those columns as finite float64; ParseError naming the line and field of the first non-number."""
-    numbers = frame.select(pl.col(c).cast(pl.Float64, strict=False) for c in columns)
-    bad = numbers.select(pl.any_horizontal(pl.col(c).is_finite().not_().fill_null(True) for c in columns))
-    rows = bad.to_series().arg_true()
-    if rows.len():
-        row = rows[0]
-        column = next(c for c in columns if numbers[c][row] is None or not math.isfinite(numbers[c][row]))
-        raise fail(f"not a number: {frame[column][row]!r}", line=first_line + row, field=column)
-    return numbers

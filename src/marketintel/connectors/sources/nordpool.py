@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_row
 from marketintel.connectors.clock import UTC_US
 from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
 
@@ -111,16 +112,14 @@ class NordPoolDayAhead(Connector):
             .str.to_datetime(TIME_FORMAT, time_zone="UTC", strict=False),
         )
         for column, source in (("start", "deliveryStart"), ("end", "deliveryEnd")):
-            bad = times[column].is_null()
-            if bad.any():
-                row = int(bad.arg_true()[0])
+            row = first_row(times[column].is_null())
+            if row is not None:
                 raise fail(
                     f"{frame[source][row]!r} is not a UTC time", field=f"multiAreaEntries[{row}].{source}"
                 )
         minutes = (times["end"] - times["start"]).dt.total_minutes()
-        bad_length = ~minutes.is_in(list(ENTRY_MINUTES))
-        if bad_length.any():
-            row = int(bad_length.arg_true()[0])
+        row = first_row(~minutes.is_in(list(ENTRY_MINUTES)))
+        if row is not None:
             raise fail(f"an entry of {minutes[row]} minutes", field=f"multiAreaEntries[{row}].deliveryEnd")
         if times["start"].is_duplicated().any():
             row = int(times["start"].is_duplicated().arg_true()[-1])
@@ -133,9 +132,8 @@ class NordPoolDayAhead(Connector):
         # true/false or an object is no price at all), so report the first value that is not a number
         prices = pl.DataFrame([_as_prices(areas[area]) for area in areas.columns])
         for area in prices.columns:
-            bad = prices[area].is_null()
-            if bad.any():
-                row = int(bad.arg_true()[0])
+            row = first_row(prices[area].is_null())
+            if row is not None:
                 value = areas[area][row]
                 value = value.to_list() if isinstance(value, pl.Series) else value
                 problem = "is missing" if value is None else f"{value!r} is not a number"
@@ -146,19 +144,18 @@ class NordPoolDayAhead(Connector):
         long = pl.concat([times, minutes.alias("minutes").to_frame(), prices], how="horizontal").unpivot(
             index=["start", "end", "minutes"], variable_name="location", value_name="lmp"
         )
-        count = long.height
-        nulls = pa.nulls(count, pa.float64())
         return mapped_prices(
             {
-                "market": pa.array([self.market] * count, pa.string()),
-                "location": long["location"].to_arrow(),
-                "run": pa.array(["DA"] * count, pa.string()),
+                "market": self.market,
+                "location": long["location"],
+                "run": "DA",
                 "interval_start": long["start"].to_arrow().cast(UTC_US),
-                "interval_minutes": long["minutes"].cast(pl.Int16).to_arrow(),
-                "lmp": long["lmp"].to_arrow(),
-                "energy": nulls,
-                "congestion": nulls,
-                "loss": nulls,
+                "interval_minutes": long["minutes"],
+                "lmp": long["lmp"],
+                # area prices only: the day-ahead auction publishes no components
+                "energy": None,
+                "congestion": None,
+                "loss": None,
             }
         )
 

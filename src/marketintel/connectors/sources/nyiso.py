@@ -17,21 +17,21 @@ and NYISO's MIS URL conventions):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar, NoReturn
 
 import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
-from marketintel.connectors.clock import local_day_starts, local_to_utc
+from marketintel.connectors.checks import first_repeat, first_row
+from marketintel.connectors.clock import WallClockError, local_day_starts, wall_clock_to_utc
 from marketintel.connectors.models import MAPPED_PRICES, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode, read_table
+from marketintel.connectors.zipfiles import ZipPayload
 
 EASTERN = "America/New_York"
 STAMP = "Time Stamp"
@@ -132,13 +132,9 @@ class NyisoLbmp(Connector):
 
     def _members(self, payload: RawPayload, named: re.Match[str]) -> list[tuple[str, dt.date, bytes]]:
         """The daily CSVs of a monthly zip, each checked to be of the zip's report, kind and month."""
-        try:
-            archive = zipfile.ZipFile(io.BytesIO(payload.content))
-            names = sorted(archive.namelist())
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise ParseError(self.name, payload.name, f"corrupt zip: {exc}") from None
+        archive = ZipPayload(payload.content, partial(ParseError, self.name, payload.name), "corrupt zip")
         members = []
-        for member in names:
+        for member in sorted(archive.names):
             inner = FILE_NAME.match(member)
             if (
                 not inner
@@ -151,11 +147,7 @@ class NyisoLbmp(Connector):
                     self.name, payload.name, f"member {member!r} is not of month {named['day'][:6]}"
                 )
             day = _day(self.name, f"{payload.name}/{member}", inner["day"])
-            try:
-                content = archive.read(member)
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-                raise ParseError(self.name, payload.name, f"corrupt zip member {member!r}: {exc}") from None
-            members.append((member, day, content))
+            members.append((member, day, archive.read(member)))
         return members
 
     def _daily(self, file: str, content: bytes, day: dt.date, report_name: str, kind: str) -> pa.Table:
@@ -172,26 +164,19 @@ class NyisoLbmp(Connector):
             # the canonical 5-minute series has no place for them, so they are dropped
             frame = frame.filter((pl.col("stamp").dt.second() == 0) & (pl.col("stamp").dt.minute() % 5 == 0))
 
-        # a wall-clock time seen twice for a name is the fall-back hour: first in the file is EDT, then EST
-        first = frame.select(pl.struct("name", "stamp").is_first_distinct()).to_series().to_numpy()
+        # a wall-clock time seen twice for a name is the fall-back hour: first in the file is EDT, then EST.
+        # A second copy outside that hour is caught below, as a repeated interval.
+        second = frame.select(pl.struct("name", "stamp").is_first_distinct().not_()).to_series()
         try:
-            utc = pl.Series(local_to_utc(frame.get_column("stamp"), EASTERN, first_occurrence=first))
-        except pl.exceptions.PolarsError as exc:
-            probe = frame.get_column("stamp").dt.replace_time_zone(
-                EASTERN, ambiguous="earliest", non_existent="null"
-            )
-            if not probe.has_nulls():
-                raise ParseError(
-                    self.name, file, f"cannot place the time stamps in Eastern time: {exc}"
-                ) from None
-            rows.fail(frame, _first(probe.is_null()), "no such Eastern time (the spring-forward gap)", STAMP)
+            utc = wall_clock_to_utc(frame.get_column("stamp"), second, EASTERN, check_repeat=False)
+        except WallClockError as exc:
+            rows.fail(frame, exc.row, "no such Eastern time (the spring-forward gap)", STAMP)
         if report.stamp_is_end:
             utc = utc - dt.timedelta(minutes=report.minutes)  # in UTC, so the fall-back hour stays distinct
         frame = frame.with_columns(start=utc)
 
-        repeated = ~pl.struct("name", "start").is_first_distinct()
-        if frame.select(repeated.any()).item():
-            row = _first(frame.select(repeated).to_series())
+        row = first_repeat(frame, "name", "start")
+        if row is not None:
             rows.fail(frame, row, "repeats an interval already given for this name", STAMP)
         self._check_day(rows, frame, day, report)
 
@@ -200,18 +185,17 @@ class NyisoLbmp(Connector):
         # flip NYISO's congestion sign so that lmp = energy + congestion + loss (0.0 - x keeps 0.00 from being -0.0)
         congestion = 0.0 - frame.get_column("mcc")
         energy = (frame.get_column("lbmp") - frame.get_column("losses") - congestion).round(6)
-        n = frame.height
         return mapped_prices(
             {
-                "market": pa.array([self.market] * n, pa.string()),
-                "location": frame.get_column("name").to_arrow(),
-                "run": pa.array([report.run] * n, pa.string()),
-                "interval_start": frame.get_column("start").to_arrow(),
-                "interval_minutes": pa.array([report.minutes] * n, pa.int16()),
-                "lmp": frame.get_column("lbmp").to_arrow(),
-                "energy": energy.to_arrow(),
-                "congestion": congestion.to_arrow(),
-                "loss": frame.get_column("losses").to_arrow(),
+                "market": self.market,
+                "location": frame.get_column("name"),
+                "run": report.run,
+                "interval_start": frame.get_column("start"),
+                "interval_minutes": report.minutes,
+                "lmp": frame.get_column("lbmp"),
+                "energy": energy,
+                "congestion": congestion,
+                "loss": frame.get_column("losses"),
             }
         )
 
@@ -221,11 +205,9 @@ class NyisoLbmp(Connector):
         expected = pl.Series(local_day_starts(day, EASTERN, report.minutes))
         end = expected[-1] + dt.timedelta(minutes=report.minutes)
         start = frame.get_column("start")
-        outside = (start < expected[0]) | (start >= end)
-        if outside.any():
-            rows.fail(
-                frame, _first(outside), f"interval starting {start[_first(outside)]} is not on {day}", STAMP
-            )
+        row = first_row((start < expected[0]) | (start >= end))
+        if row is not None:
+            rows.fail(frame, row, f"interval starting {start[row]} is not on {day}", STAMP)
         covered = start.n_unique()
         if covered != len(expected):
             raise ParseError(
@@ -238,33 +220,21 @@ class NyisoLbmp(Connector):
 class _Rows:
     """A daily LBMP CSV as text columns, with the file line of every row (for error messages)."""
 
-    def __init__(self, source: str, file: str, frame: pl.DataFrame) -> None:
-        self.source, self.file, self.frame = source, file, frame
-        self.lines = frame.get_column("_line")
+    def __init__(self, source: str, file: str, frame: pl.DataFrame, lines: pl.Series) -> None:
+        self.source, self.file, self.frame, self.lines = source, file, frame, lines
 
     @classmethod
     def read(cls, source: str, file: str, content: bytes) -> _Rows:
-        try:
-            content.decode("ascii")
-        except UnicodeDecodeError as exc:
-            line = content.count(b"\n", 0, exc.start) + 1
-            raise ParseError(source, file, f"not ASCII text: {exc.reason}", line=line) from None
+        fail = partial(ParseError, source, file)
+        decode(content, fail, encoding="ascii", bom=False)  # checked only: polars reads the bytes
         if not content.strip():
-            raise ParseError(source, file, "empty file")
-        try:
-            frame = pl.read_csv(content, infer_schema=False)
-        except pl.exceptions.PolarsError as exc:
-            line = _ragged_line(content.decode("ascii"))
-            raise ParseError(source, file, f"malformed CSV: {str(exc).splitlines()[0]}", line=line) from None
+            raise fail("empty file")
+        frame, lines = read_table(content, fail)
         frame = frame.rename({OLD_CONGESTION: CONGESTION}, strict=False)
         missing = [c for c in HEADER if c not in frame.columns]
         if missing:
-            raise ParseError(source, file, f"missing column(s) {missing}; header is {frame.columns}", line=1)
-        # a blank line reads as a row of nulls: not data, but it must not shift the line numbers of the rest
-        frame = frame.with_row_index("_line", offset=2).filter(
-            ~pl.all_horizontal(pl.all().exclude("_line").is_null())
-        )
-        return cls(source, file, frame)
+            raise fail(f"missing column(s) {missing}; header is {frame.columns}", line=1)
+        return cls(source, file, frame, lines)
 
     def fail(self, frame: pl.DataFrame | None, row: int, message: str, field: str) -> NoReturn:
         lines = self.lines if frame is None else frame.get_column("line")
@@ -272,15 +242,16 @@ class _Rows:
 
     def texts(self, column: str) -> pl.Series:
         series = self.frame.get_column(column)
-        if series.has_nulls():
-            self.fail(None, _first(series.is_null()), "missing value", column)
+        row = first_row(series.is_null())
+        if row is not None:
+            self.fail(None, row, "missing value", column)
         return series
 
     def numbers(self, column: str) -> pl.Series:
         text = self.texts(column).str.strip_chars()
         values = text.cast(pl.Float64, strict=False)
-        if values.has_nulls():
-            row = _first(values.is_null())
+        row = first_row(values.is_null())
+        if row is not None:
             self.fail(None, row, f"not a number: {text[row]!r}", column)
         return values
 
@@ -290,8 +261,8 @@ class _Rows:
         parsed = text.str.strptime(pl.Datetime("us"), "%m/%d/%Y %H:%M", strict=False)
         if parsed.has_nulls():
             parsed = parsed.fill_null(text.str.strptime(pl.Datetime("us"), "%m/%d/%Y %H:%M:%S", strict=False))
-        if parsed.has_nulls():
-            row = _first(parsed.is_null())
+        row = first_row(parsed.is_null())
+        if row is not None:
             self.fail(None, row, f"not a time stamp: {text[row]!r}", STAMP)
         return parsed
 
@@ -301,17 +272,3 @@ def _day(source: str, file: str, digits: str) -> dt.date:
         return dt.datetime.strptime(digits, "%Y%m%d").date()
     except ValueError:
         raise ParseError(source, file, f"no such day {digits!r} in the file name") from None
-
-
-def _first(mask: pl.Series) -> int:
-    return int(mask.arg_true()[0])
-
-
-def _ragged_line(text: str) -> int | None:
-    """The line of the first CSV row whose field count differs from the header's (error path only)."""
-    rows = csv.reader(io.StringIO(text))
-    width = len(next(rows, []))
-    for row in rows:
-        if row and len(row) != width:
-            return rows.line_num
-    return None

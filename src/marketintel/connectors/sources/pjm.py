@@ -17,12 +17,11 @@ What this relies on (PJM's Data Miner 2 API guide; gridstatus's PJM client; real
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -30,7 +29,9 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_row
 from marketintel.connectors.models import MAPPED_PRICES, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode, read_table
 
 EPT = "America/New_York"
 API_KEY_ENV = "MARKETINTEL_PJM_API_KEY"
@@ -199,12 +200,12 @@ class PjmDataMiner(Connector):
 
         # the EPT column must be the UTC instant on PJM's clock; a mismatch means a corrupt row
         on_ept = utc.dt.replace_time_zone("UTC").dt.convert_time_zone(EPT).dt.replace_time_zone(None)
-        disagree = on_ept != ept
-        if disagree.any():
+        row = first_row(on_ept != ept)
+        if row is not None:
             page.fail(
-                f"datetime_beginning_ept {page.raw(columns['ept'], _first(disagree))!r} is not "
-                f"datetime_beginning_utc {page.raw(columns['utc'], _first(disagree))!r} in EPT",
-                row=_first(disagree),
+                f"datetime_beginning_ept {page.raw(columns['ept'], row)!r} is not "
+                f"datetime_beginning_utc {page.raw(columns['utc'], row)!r} in EPT",
+                row=row,
                 field=columns["ept"],
             )
 
@@ -216,15 +217,14 @@ class PjmDataMiner(Connector):
 
         # superseded versions of a row (row_is_current False) are history, not the price
         keep = current
-        n = int(keep.sum())
         return mapped_prices(
             {
-                "market": pa.array([self.market] * n, pa.string()),
-                "location": location.filter(keep).to_arrow(),
-                "run": pa.array([feed.run] * n, pa.string()),
-                "interval_start": utc.filter(keep).dt.replace_time_zone("UTC").to_arrow(),
-                "interval_minutes": pa.array([feed.minutes] * n, pa.int16()),
-                **{key: values[key].filter(keep).to_arrow() for key in COMPONENTS},
+                "market": self.market,
+                "location": location.filter(keep),
+                "run": feed.run,
+                "interval_start": utc.filter(keep).dt.replace_time_zone("UTC"),
+                "interval_minutes": feed.minutes,
+                **{key: values[key].filter(keep) for key in COMPONENTS},
             }
         )
 
@@ -269,7 +269,7 @@ class _Page:
     ) -> None:
         self.source, self.file, self.frame = source, file, frame
         self.json_body, self.is_json = json_body, is_json
-        self.lines = lines  # the file line of each row, when blank lines were dropped (else row + 2)
+        self.lines = lines  # the file line of each row of a CSV
         self.links: list[dict[str, Any]] = [
             link for link in (json_body or {}).get("links") or [] if isinstance(link, dict)
         ]
@@ -277,11 +277,7 @@ class _Page:
     @classmethod
     def read(cls, source: str, payload: RawPayload) -> _Page:
         content = payload.content.removeprefix(b"\xef\xbb\xbf")
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = content.count(b"\n", 0, exc.start) + 1
-            raise ParseError(source, payload.name, f"not UTF-8 text: {exc.reason}", line=line) from None
+        decode(payload.content, partial(ParseError, source, payload.name))  # checked only: readers take bytes
         stripped = content.lstrip()
         if not stripped:
             raise ParseError(source, payload.name, "empty file")
@@ -307,17 +303,8 @@ class _Page:
 
     @classmethod
     def _from_csv(cls, source: str, file: str, content: bytes) -> _Page:
-        try:
-            frame = pl.read_csv(content, infer_schema=False)
-        except pl.exceptions.PolarsError as exc:
-            line = _ragged_line(content.decode("utf-8"))
-            raise ParseError(source, file, f"malformed CSV: {str(exc).splitlines()[0]}", line=line) from None
-        if frame.width == 0 or not frame.get_column(frame.columns[0]).has_nulls():
-            return cls(source, file, frame)
-        # a blank line reads as a row of nulls: not data; keep the line numbers of the rows that are
-        blank = pl.all_horizontal(pl.all().is_null())
-        numbered = frame.with_row_index("_line", offset=2).filter(~blank)
-        return cls(source, file, numbered.drop("_line"), lines=numbered.get_column("_line"))
+        frame, lines = read_table(content, partial(ParseError, source, file))
+        return cls(source, file, frame, lines=lines)
 
     # --- typed columns, with the first bad value reported by line (CSV) or item (JSON) ------------------
 
@@ -326,16 +313,17 @@ class _Page:
         if row is not None:
             if self.is_json:
                 message = f"items[{row}]: {message}"
-            else:
-                line = int(self.lines[row]) if self.lines is not None else row + 2
+            elif self.lines is not None:
+                line = int(self.lines[row])
         raise ParseError(self.source, self.file, message, line=line, field=field)
 
     def raw(self, column: str, row: int) -> Any:
         return self.frame.get_column(column)[row]
 
     def _missing(self, column: str, series: pl.Series) -> None:
-        if series.has_nulls():
-            self.fail("missing value", row=_first(series.is_null()), field=column)
+        row = first_row(series.is_null())
+        if row is not None:
+            self.fail("missing value", row=row, field=column)
 
     def texts(self, column: str) -> pl.Series:
         series = self.frame.get_column(column).cast(pl.String)
@@ -349,9 +337,8 @@ class _Page:
         except pl.exceptions.InvalidOperationError:  # the slow path only finds the offending value
             text = source.cast(pl.String).str.strip_chars()
             values = text.cast(pl.Float64, strict=False)
-            bad = values.is_null() & text.is_not_null() & (text != "")
-            if bad.any():
-                row = _first(bad)
+            row = first_row(values.is_null() & text.is_not_null() & (text != ""))
+            if row is not None:
                 self.fail(f"not a number: {source[row]!r}", row=row, field=column)
         if required:
             self._missing(column, values)
@@ -362,8 +349,8 @@ class _Page:
         parsed = text.str.strptime(pl.Datetime("us"), CSV_TIME, strict=False)
         if parsed.has_nulls():  # JSON's ISO times (or a bad value)
             parsed = parsed.fill_null(text.str.strptime(pl.Datetime("us"), JSON_TIME, strict=False))
-        if parsed.has_nulls():
-            row = _first(parsed.is_null())
+        row = first_row(parsed.is_null())
+        if row is not None:
             self.fail(f"not a time: {text[row]!r}", row=row, field=column)
         return parsed
 
@@ -374,21 +361,7 @@ class _Page:
             return source
         text = source.cast(pl.String).str.to_lowercase()
         values = text.replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
-        if values.has_nulls():
-            row = _first(values.is_null())
+        row = first_row(values.is_null())
+        if row is not None:
             self.fail(f"not True/False: {source[row]!r}", row=row, field=column)
         return values
-
-
-def _first(mask: pl.Series) -> int:
-    return int(mask.arg_true()[0])
-
-
-def _ragged_line(text: str) -> int | None:
-    """The line of the first CSV row whose field count differs from the header's (error path only)."""
-    rows = csv.reader(io.StringIO(text))
-    width = len(next(rows, []))
-    for row in rows:
-        if row and len(row) != width:
-            return rows.line_num
-    return None

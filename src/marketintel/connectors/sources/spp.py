@@ -28,9 +28,10 @@ import polars as pl
 import pyarrow as pa
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.checks import first_repeat, first_row
 from marketintel.connectors.clock import fixed_offset_to_utc, local_day_starts
-from marketintel.connectors.models import ParseError, RawPayload, mapped_prices
-from marketintel.connectors.sources.miso import Fail, decode, floats, read_rows
+from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.textfile import decode, floats, read_rows
 
 SPP_CLOCK = "America/Chicago"
 # the published header names (both spellings) -> our column names
@@ -119,31 +120,29 @@ class SppLmp(Connector):
         ends = pl.select(
             pl.coalesce(gmt_end.str.strptime(pl.Datetime("us"), f, strict=False) for f in TIME_FORMATS)
         ).to_series()
-        if ends.null_count():
-            row = ends.is_null().arg_true()[0]
+        row = first_row(ends.is_null())
+        if row is not None:
             raise fail(
                 f"not an MM/DD/YYYY HH:MM:SS time: {gmt_end[row]!r}", line=2 + row, field=column["gmt_end"]
             )
         starts = ends - dt.timedelta(minutes=kind.minutes)  # GMT interval end -> start
         locations = frame.get_column(column["location"])
         self._check_times(starts, locations, kind, fail, column["gmt_end"])
-        repeated = pl.DataFrame([locations, starts]).select(pl.struct(pl.all()).is_first_distinct().not_())
-        if repeated.to_series().any():
-            row = repeated.to_series().arg_true()[0]
+        row = first_repeat(pl.DataFrame([locations, starts]), locations.name, starts.name)
+        if row is not None:
             raise fail(f"a second row for {locations[row]!r} at this interval", line=2 + row)
 
-        rows = frame.height
         return mapped_prices(
             {
-                "market": pa.array([self.market] * rows),
-                "location": locations.to_arrow(),
-                "run": pa.array([kind.run] * rows),
+                "market": self.market,
+                "location": locations,
+                "run": kind.run,
                 "interval_start": fixed_offset_to_utc(starts, 0),
-                "interval_minutes": pa.array([kind.minutes] * rows, pa.int16()),
-                "lmp": lmp.to_arrow(),
-                "energy": mec.to_arrow(),
-                "congestion": mcc.to_arrow(),
-                "loss": mlc.to_arrow(),
+                "interval_minutes": kind.minutes,
+                "lmp": lmp,
+                "energy": mec,
+                "congestion": mcc,
+                "loss": mlc,
             }
         )
 
@@ -167,18 +166,16 @@ class SppLmp(Connector):
         """Interval starts on the interval grid and, for a daily file, inside the file's market day and up to
         its last interval for every location (rows come in interval order, so a cut file lacks the end)."""
         step = kind.minutes * 60_000_000
-        bad = (starts.dt.epoch("us") % step != 0).arg_true()
-        if bad.len():
-            raise fail(f"not on the {kind.minutes}-minute grid", line=2 + bad[0], field=field)
+        row = first_row(starts.dt.epoch("us") % step != 0)
+        if row is not None:
+            raise fail(f"not on the {kind.minutes}-minute grid", line=2 + row, field=field)
         if kind.day is None:
             return
         grid = local_day_starts(kind.day, SPP_CLOCK, kind.minutes)
         first, last = (grid[i].as_py().replace(tzinfo=None) for i in (0, -1))
-        outside = ((starts < first) | (starts > last)).arg_true()
-        if outside.len():
-            raise fail(
-                f"interval outside market day {kind.day} (Central time)", line=2 + outside[0], field=field
-            )
+        row = first_row((starts < first) | (starts > last))
+        if row is not None:
+            raise fail(f"interval outside market day {kind.day} (Central time)", line=2 + row, field=field)
         if locations.filter(starts == last).n_unique() != locations.n_unique():
             raise fail(
                 f"truncated: not every location reaches the market day's last interval ({last:%H:%M} GMT start)",
