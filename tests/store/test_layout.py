@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute
+import pytest
 
 from marketintel.store.layout import entity_order, sort_columns
 from marketintel.store.models import FUNDAMENTALS, PRICES
-from tests.store.factories import T0, prices
+from tests.store.factories import LEARNED, T0, prices
 
 
 def test_prices_sort_by_market_run_location_then_time() -> None:
@@ -43,3 +45,23 @@ def test_a_repeated_entity_is_found_wherever_it_sits_in_the_batch() -> None:
     assert entity_order(PRICES, batch).repeats
     assert not entity_order(PRICES, prices(count=5)).repeats
     assert not entity_order(PRICES, prices(count=1)).repeats
+
+
+def test_small_and_large_reads_resolve_revisions_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketintel.store.engines import base
+
+    original = prices(locations=("INDIANA.HUB", "ILLINOIS.HUB"), count=40)
+    revised = prices(locations=("INDIANA.HUB",), count=10, base=90.0, learned=LEARNED + dt.timedelta(days=1))
+    reverted = prices(locations=("INDIANA.HUB",), count=3, base=10.0, learned=LEARNED + dt.timedelta(days=2))
+    table = pa.concat_tables([revised, original, reverted])
+    small = base.latest_revisions(PRICES, table, ["location", "interval_start"])
+    monkeypatch.setattr(base, "SMALL_READ", 0)
+    large = base.latest_revisions(PRICES, table, ["location", "interval_start"])
+    assert small.equals(large)
+    assert small.num_rows == 80
+    indiana = (
+        small.filter(pa.compute.equal(small.column("location"), "INDIANA.HUB")).column("lmp").to_pylist()
+    )
+    assert indiana[:3] == [10.0, 11.0, 12.0]
+    assert indiana[3:10] == [93.0, 94.0, 95.0, 96.0, 97.0, 98.0, 99.0]
+    assert indiana[10] == 40.0

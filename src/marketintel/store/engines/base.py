@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketintel.catalog.markets import market as market_named
 from marketintel.store.dialect import Dialect, utc
@@ -97,15 +99,33 @@ def revision_generations(dataset: Dataset, table: pa.Table) -> list[tuple[pa.Tab
     return [(part, entity_order(dataset, part)) for part in parts]
 
 
+SMALL_READ = 100_000  # rows; below this Arrow's single-threaded sort beats a round trip through polars
+
+
 def latest_revisions(dataset: Dataset, table: pa.Table, order_by: list[str]) -> pa.Table:
     """Per entity, the row with the greatest knowledge time; then ordered by `order_by`."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    if frame.height > 1 and frame.select(list(dataset.entity)).is_duplicated().any():
-        frame = frame.sort([*dataset.entity, KNOWLEDGE_TIME]).unique(
-            subset=list(dataset.entity), keep="last", maintain_order=True
-        )
-    return frame.sort(order_by).to_arrow().cast(dataset.schema)
+    if table.num_rows >= SMALL_READ:
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.select(list(dataset.entity)).is_duplicated().any():
+            frame = frame.sort([*dataset.entity, KNOWLEDGE_TIME]).unique(
+                subset=list(dataset.entity), keep="last", maintain_order=True
+            )
+        return frame.sort(order_by).to_arrow().cast(dataset.schema)
+    # sorted by every entity column (order_by first) and then knowledge time, revisions of one entity
+    # are neighbours and the latest is the last of them
+    keys = [*order_by, *(c for c in dataset.entity if c not in order_by), KNOWLEDGE_TIME]
+    ordered = table.sort_by([(c, "ascending") for c in keys]).cast(dataset.schema)
+    n = ordered.num_rows
+    if n < 2:
+        return ordered
+    same_as_next = np.ones(n - 1, dtype=bool)
+    for column in dataset.entity:
+        values = ordered.column(column)
+        same_as_next &= pc.equal(values.slice(0, n - 1), values.slice(1)).to_numpy(zero_copy_only=False)
+    if not same_as_next.any():
+        return ordered
+    return ordered.filter(pa.array(np.append(~same_as_next, True)))
 
 
 class TimeSeriesStore(ABC):
