@@ -87,3 +87,58 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "simulate", "--days", "1", "--start", "2024-13-01")
     assert result.returncode == 2
     assert "--start" in result.stderr
+
+
+def test_prices_command_reads_ranges_resamples_and_answers_as_of(simulated: Path) -> None:
+    day = [
+        "--market",
+        "CAISO",
+        "--location",
+        "TH_NP15_GEN-APND",
+        "--start",
+        "2024-11-03T07:00Z",
+        "--end",
+        "2024-11-04T08:00Z",
+    ]
+    rt = run_cli(simulated, "prices", *day, "--run", "RT5", "--csv")
+    assert rt.returncode == 0, rt.stderr
+    header, *rows = rt.stdout.strip().split("\n")
+    assert header.startswith("market,location,run,interval_start,interval_minutes,lmp")
+    assert len(rows) == 300  # the 25-hour Pacific fall-back day
+    hourly = run_cli(simulated, "prices", *day, "--run", "RT5", "--resample", "hour", "--csv")
+    assert hourly.returncode == 0, hourly.stderr
+    assert len(hourly.stdout.strip().split("\n")) == 1 + 25
+
+    store = open_timeseries(f"duckdb:///{simulated / 'timeseries.duckdb'}", create=False)
+    try:
+        fact = store.query(
+            f"SELECT location, run, interval_start, max(knowledge_time) AS revised_at, "
+            f"arg_min(lmp, knowledge_time) AS original FROM {PRICES.name} WHERE market = 'CAISO' "
+            "GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL LIMIT 1"
+        ).to_pylist()[0]
+    finally:
+        store.close()
+    start = fact["interval_start"]
+    before = (fact["revised_at"] - dt.timedelta(seconds=1)).isoformat()
+    old = run_cli(
+        simulated,
+        "prices",
+        "--market",
+        "CAISO",
+        "--location",
+        fact["location"],
+        "--run",
+        fact["run"],
+        "--start",
+        start.isoformat(),
+        "--end",
+        (start + dt.timedelta(minutes=1)).isoformat(),
+        "--as-of",
+        before,
+        "--csv",
+    )
+    assert old.returncode == 0, old.stderr
+    assert float(old.stdout.strip().split("\n")[1].split(",")[5]) == pytest.approx(fact["original"])
+    bad = run_cli(simulated, "prices", *day, "--as-of", "yesterday")
+    assert bad.returncode == 2
+    assert "--as-of" in bad.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import typer
 from rich.console import Console
 
@@ -22,3 +24,12 @@ def settings() -> Settings:
 def fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}")
     return typer.Exit(code)
+
+
+def instant(option: str, text: str) -> dt.datetime:
+    """An ISO-8601 date or time from the command line; UTC unless it carries an offset."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"{option}: {text!r} is not an ISO-8601 date or time", 2) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
 from rich.table import Table
 
-from marketintel.cli.context import console, fail, settings
+from marketintel.cli.context import console, fail, instant, settings
+from marketintel.csvout import table_csv
 from marketintel.store.service import open_timeseries
-
-
-def _instant(option: str, text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"{option}: {text!r} is not an ISO-8601 date or time", 2) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def prices(
@@ -39,9 +30,9 @@ def prices(
             "market": market,
             "run": run,
             "locations": location or None,
-            "start": _instant("--start", start),
-            "end": _instant("--end", end),
-            "as_of": _instant("--as-of", as_of) if as_of else None,
+            "start": instant("--start", start),
+            "end": instant("--end", end),
+            "as_of": instant("--as-of", as_of) if as_of else None,
         }
         if resample:
             if resample not in ("hour", "day"):
@@ -56,9 +47,7 @@ def prices(
 
 def _print(table: pa.Table, csv: bool) -> None:
     if csv:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink)
-        sys.stdout.write(sink.getvalue().to_pybytes().decode())
+        sys.stdout.buffer.write(table_csv(table))
         return
     view = Table(*table.column_names)
     for row in table.to_pylist():

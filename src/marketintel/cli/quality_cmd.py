@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from marketintel.cli.context import console, errors, fail, settings
+from marketintel.cli.context import console, errors, fail, instant, settings
 from marketintel.config import Settings
 from marketintel.metadata import service as metadata
 from marketintel.quality.models import COMPLETENESS, FRESHNESS, STALE, CheckResult, Gates
@@ -30,14 +29,6 @@ def quality() -> None:
 DURATIONS = (FRESHNESS, STALE)
 # where each check keeps its offending rows in `details`
 EXAMPLES = {"gaps": "missing", "duplicates": "keys", "out_of_range": "rows", "spikes": "spikes"}
-
-
-def _instant(option: str, text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"{option}: {text!r} is not an ISO-8601 date or time", 2) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _duration(seconds: float) -> str:
@@ -151,7 +142,7 @@ def report(
 ) -> None:
     """Print recorded quality checks and every source's freshness and staleness now."""
     config = settings()
-    since_at = _instant("--since", since) if since else None
+    since_at = instant("--since", since) if since else None
     gates = Gates()
     sessions = metadata.session_factory(metadata.engine_for(config.metadata_url))
     try:

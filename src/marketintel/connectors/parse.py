@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketintel.connectors.base import Connector
 from marketintel.connectors.models import MAPPED_PRICES, ParseError, RawPayload
+from marketintel.csvout import table_csv
 from marketintel.store.validation import BatchRejected, conform
 
 
@@ -39,9 +39,4 @@ def parse_payload(connector: Connector, payload: RawPayload) -> pa.Table:
 
 def canonical_csv(table: pa.Table) -> bytes:
     """CSV of mapped prices with UTC ISO-8601 'Z' timestamps; missing components are empty cells."""
-    seconds = table.column("interval_start").cast(pa.timestamp("s", tz="UTC"))
-    starts = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
-    shown = table.set_column(table.schema.get_field_index("interval_start"), "interval_start", starts)
-    frame = pl.from_arrow(shown)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.write_csv().encode()
+    return table_csv(table)
