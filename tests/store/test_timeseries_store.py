@@ -389,3 +389,15 @@ def test_a_write_reports_exactly_the_rows_it_wrote(store: TimeSeriesStore) -> No
     unchanged = store.write_prices(corrected)
     assert unchanged.rows is not None
     assert unchanged.rows.num_rows == 0
+
+
+def test_a_rejected_batch_with_several_revisions_writes_none_of_them(store: TimeSeriesStore) -> None:
+    store.write_prices(prices(count=1))
+    store.write_prices(prices(count=1, base=50.0, learned=LEARNED + dt.timedelta(days=2)))
+    in_between = prices(
+        count=1, base=40.0, learned=LEARNED + dt.timedelta(days=1)
+    )  # new: would be written first
+    clash = prices(count=1, base=55.0, learned=LEARNED + dt.timedelta(days=2))  # stored key, other value
+    with pytest.raises(BatchRejected, match="different value"):
+        store.write_prices(pa.concat_tables([clash, in_between]))
+    assert price_count(store) == 2

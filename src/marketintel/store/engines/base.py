@@ -160,6 +160,10 @@ class TimeSeriesStore(ABC):
     def _transaction(self) -> Iterator[None]:
         yield
 
+    def _reject_clashes(self, dataset: Dataset, table: pa.Table) -> None:  # noqa: B027 - optional hook
+        """Raise if any row's exact key is stored with another value. Only engines without transactions
+        need it: a batch written as several generations must be known clean before the first is."""
+
     def close(self) -> None:  # noqa: B027 - engines without resources need nothing
         pass
 
@@ -192,6 +196,8 @@ class TimeSeriesStore(ABC):
         if table.num_rows == 0:
             return WriteResult(dataset.name, 0, 0, dataset.schema.empty_table())
         generations = revision_generations(dataset, table)
+        if len(generations) > 1:
+            self._reject_clashes(dataset, table)
         with self._transaction():
             parts = [self._write_new_revisions(dataset, part, order) for part, order in generations]
         rows = parts[0] if len(parts) == 1 else pa.concat_tables(parts)

@@ -6,9 +6,10 @@ is sent, and how an Arrow table is made into something SQL can select from. The 
 store through chdb, so the SQL a server runs is the SQL the suite exercised.
 
 ClickHouse has no transactions across statements. A batch is validated and clash-checked before any
-insert, so a rejected batch writes nothing; but a batch carrying several revisions of one fact is
-written as one insert per revision generation (see `revision_generations`), and a generation is checked
-only after the one before it was written. Each insert is atomic per partition (month), not as a whole.
+insert, so a rejected batch writes nothing — also a batch carrying several revisions of one fact, which
+is written as one insert per revision generation (see `revision_generations`): the whole batch is
+clash-checked before the first (`_reject_clashes`). Each insert is atomic per partition (month), not as
+a whole, and a concurrent writer can still land between two generations.
 """
 
 from __future__ import annotations
@@ -195,6 +196,15 @@ class ClickHouseStore(TimeSeriesStore):
                 with self._ex.staged(rows) as new:
                     self._insert(dataset.name, dataset.columns, new)
             return rows
+
+    def _reject_clashes(self, dataset: Dataset, table: pa.Table) -> None:
+        # no transactions here: a batch carrying several revisions of a fact is written one generation
+        # at a time, so a clash in a later generation must be found before the first one is inserted
+        with self._ex.staged(table) as batch:
+            rest = self.query(self.restated_sql(dataset, batch, table))
+        clash = rest.filter(pc.fill_null(pc.not_equal(rest.column("_clash"), 0), False))
+        if clash.num_rows:
+            raise self.clash_error(dataset, clash)
 
     def _upsert_reference(self, name: str, table: pa.Table) -> int:
         key = ", ".join(REFERENCES[name][1])
