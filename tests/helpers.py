@@ -7,8 +7,16 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 MARKETINTEL = str(Path(sys.executable).with_name("marketintel"))
+# the loopback PostgreSQL; overridable so the "unreachable" path can be tried by hand
+TEST_PG_URL = os.environ.get("MARKETINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def environment(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -34,3 +42,27 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def service_missing(reason: str, what: str) -> NoReturn:
+    """A test that needs a real service which is not there: skipped locally, a failure under CI=true,
+    where every service test must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: {what} must run there)")
+    pytest.skip(reason)
+
+
+def postgres_admin(url: str) -> Engine:
+    """An engine on the test PostgreSQL, checked reachable (see `service_missing`)."""
+    parsed = make_url(url)
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        detail = str(exc.orig or exc).strip().splitlines()[0]
+        service_missing(
+            f"PostgreSQL at {parsed.host}:{parsed.port} unreachable: {detail}", "the PostgreSQL tests"
+        )
+    return admin

@@ -14,11 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
-import pytest
 
 from marketintel.bus.nats import NatsBus
 from marketintel.store.models import PRICES
-from tests.helpers import free_port
+from tests.helpers import free_port, service_missing
 
 # Overridable only so the "server unreachable" path can be exercised by hand.
 NATS_URL = os.environ.get("MARKETINTEL_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -74,10 +73,7 @@ def nats_reachable_or_skip(url: str = NATS_URL) -> None:
         if b'"jetstream":true' not in greeting:
             raise OSError("the server runs without JetStream (start it with -js)")
     except OSError as exc:
-        reason = f"NATS at {parts.netloc} unreachable: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the NATS tests must run there)")
-        pytest.skip(reason)
+        service_missing(f"NATS at {parts.netloc} unreachable: {exc}", "the NATS tests")
 
 
 def unique_nats_url(base: str = NATS_URL) -> str:

@@ -3,7 +3,6 @@ per test session, a fresh schema per test)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketintel.catalog.markets import LOCATION_TYPES as CATALOG_LOCATION_TYPES
@@ -44,27 +43,16 @@ from marketintel.metadata.service import (
     upgrade,
     upsert_instruments,
 )
+from tests.helpers import TEST_PG_URL, postgres_admin
 
-# Overridable only so the "server unreachable" path can be exercised by hand.
-PG_URL = os.environ.get("MARKETINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = {"tenants", "users", "sources", "instruments", "checkpoints", "runs", "outbox", "quality_checks"}
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[URL]:
     """A uniquely named database created from the `test` database for this session, dropped at its end."""
-    admin_url = make_url(PG_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        detail = str(exc.orig or exc).strip().splitlines()[0]
-        reason = f"PostgreSQL at {admin_url.host}:{admin_url.port} unreachable: {detail}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run there)")
-        pytest.skip(reason)
+    admin_url = make_url(TEST_PG_URL)
+    admin = postgres_admin(TEST_PG_URL)
     name = f"mi_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -21,9 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from marketintel.cli import scheduler_cmd
@@ -42,7 +41,7 @@ from marketintel.scheduling.service import Scheduler
 from marketintel.scheduling.state import SchedulerState
 from marketintel.store.models import PRICES
 from marketintel.store.service import open_timeseries
-from tests.helpers import environment
+from tests.helpers import TEST_PG_URL, environment, postgres_admin
 
 UTC = dt.UTC
 REPO = Path(__file__).resolve().parents[2]
@@ -64,28 +63,16 @@ class Clock:
         return self.now
 
 
-PG_URL = os.environ.get("MARKETINTEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
 def _postgres_schema() -> Generator[str, None, None]:
     """A URL whose tables live in a fresh schema of the test database, dropped afterwards."""
-    admin = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} unreachable: {str(exc.orig or exc).strip().splitlines()[0]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run there)")
-        pytest.skip(reason)
+    admin = postgres_admin(TEST_PG_URL)
     schema = f"sched_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
+    with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield make_url(PG_URL).set(query={"options": f"-csearch_path={schema}"}).render_as_string(False)
+        yield make_url(TEST_PG_URL).set(query={"options": f"-csearch_path={schema}"}).render_as_string(False)
     finally:
-        with admin.begin() as conn:
+        with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
