@@ -27,6 +27,7 @@ SCHEMES: dict[str, tuple[str, ...]] = {
     "metadata_url": ("sqlite", "postgresql", "postgresql+psycopg"),
     "bus_url": ("memory", "nats"),
     "objects_url": ("file", "s3"),
+    "ratelimit_url": ("memory", "redis"),
 }
 
 
@@ -40,7 +41,14 @@ def _check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
         raise ConfigError(
             f"{PREFIX}{variable.upper()}={mask(url)!r}: scheme must be one of {', '.join(s + '://' for s in schemes)}"
         )
-    needs_host = parts.scheme in ("clickhouse", "clickhouses", "postgresql", "postgresql+psycopg", "nats")
+    needs_host = parts.scheme in (
+        "clickhouse",
+        "clickhouses",
+        "postgresql",
+        "postgresql+psycopg",
+        "nats",
+        "redis",
+    )
     if needs_host and not parts.hostname:
         raise ConfigError(f"{PREFIX}{variable.upper()}={mask(url)!r}: a {parts.scheme}:// URL needs a host")
     needs_path = parts.scheme in ("duckdb", "chdb", "sqlite", "file")
@@ -87,7 +95,23 @@ class Settings(BaseSettings):
     metadata_url: str = Field(default="", description="sqlite:///path | postgresql+psycopg://user@host/db")
     bus_url: str = Field(default="memory://", description="memory:// | nats://host:4222")
     objects_url: str = Field(default="", description="file:///path | s3://bucket/prefix")
+    ratelimit_url: str = Field(default="memory://", description="memory:// | redis://host:6379/0")
     log_level: str = Field(default="INFO")
+    # gateway: the embedded issuer, an optional external OIDC provider, and per-tenant request budgets
+    auth_issuer: str = Field(
+        default="http://127.0.0.1:8000", description="iss of tokens the platform signs itself"
+    )
+    auth_audience: str = Field(default="marketintel", description="aud every accepted token must carry")
+    token_ttl_minutes: int = Field(default=60, gt=0, description="lifetime of tokens the platform signs")
+    oidc_issuer: str = Field(
+        default="", description="an external OIDC issuer URL (Keycloak realm); empty = embedded only"
+    )
+    oidc_tenant_claim: str = Field(default="tenant", description="the claim naming the tenant slug")
+    rate_general_per_s: float = Field(default=100.0, gt=0, description="per-tenant API requests/s")
+    rate_exports_per_s: float = Field(default=1.0, gt=0, description="per-tenant export requests/s")
+    audit_hot_days: int = Field(
+        default=365, gt=0, description="audit kept in the metadata store; older is archived"
+    )
 
     @classmethod
     def settings_customise_sources(
