@@ -38,6 +38,10 @@ ROLES: tuple[str, ...] = ("admin", "analyst", "viewer")
 # Mirrors marketintel.catalog.markets.LOCATION_TYPES (a test keeps the two in step).
 LOCATION_TYPES: tuple[str, ...] = ("hub", "zone", "node", "interface")
 RUN_STATUSES: tuple[str, ...] = ("running", "succeeded", "failed")
+# Entitlements: what a tenant may see (product) of which market, through which channel.
+PRODUCTS: tuple[str, ...] = ("prices", "curves", "fundamentals", "scenarios", "downloads")
+CHANNELS: tuple[str, ...] = ("hub", "api", "downloads")
+SIGNING_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256")
 
 
 def utcnow() -> datetime:
@@ -99,6 +103,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a salted, slow hash (scrypt); NULL for users who only sign in through an external IdP
+    password_hash: Mapped[str | None] = mapped_column(String(300))
 
 
 class Source(Base):
@@ -193,3 +199,105 @@ class QualityCheck(Base):
     passed: Mapped[bool]
     details: Mapped[dict[str, Any] | None]
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """A key the embedded issuer signs tokens with. Rotation retires a key (it no longer signs) but keeps it
+    verifying until `verify_until`, so tokens it signed stay valid until they expire."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint(_in("algorithm", SIGNING_ALGORITHMS), name="algorithm"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(8))
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+    verify_until: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A machine credential: shown once, stored as a hash, found by its public prefix."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Entitlement(Base):
+    """One grant: tenant × market × product × channel. No row, no access."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "market", "product", "channel"),
+        CheckConstraint(_in("product", PRODUCTS), name="product"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    market: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    granted_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class AuditRecord(Base):
+    """One audited action. `hash` covers the record's content and `prev_hash` (the hash of the record
+    before it in `id` order), so an edit, a deletion or a reordering breaks the chain where it happened."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    tenant: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str | None] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(300))
+    params: Mapped[dict[str, Any] | None]
+    status: Mapped[int]
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's head, one row: writers lock it (SELECT … FOR UPDATE) so replicas append in turn."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditArchive(Base):
+    """A segment of the chain moved to the object store by retention; it anchors verification of what
+    remains hot (the first hot record's prev_hash is the last archived record's hash)."""
+
+    __tablename__ = "audit_archives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_id: Mapped[int]
+    last_id: Mapped[int]
+    records: Mapped[int]
+    first_prev_hash: Mapped[str] = mapped_column(String(64))
+    last_hash: Mapped[str] = mapped_column(String(64))
+    object_path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
