@@ -1,4 +1,8 @@
-"""The application factory: engines opened once at start-up, closed at shutdown."""
+"""The gateway: engines and services opened once at start-up, closed at shutdown, every router mounted.
+
+Order of shutdown matters: stop taking stream events, then flush the audit log (no record is lost on a
+clean stop), then close the engines.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,70 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from marketintel import __version__
+from marketintel.api import observability, problems, stream
+from marketintel.api.responses import FastJSON
+from marketintel.api.security import Gate
+from marketintel.audit.writer import AuditWriter
+from marketintel.auth import api as auth_api
+from marketintel.auth.service import Authenticator
+from marketintel.bus.service import open_bus
 from marketintel.config import Settings
+from marketintel.curves import api as curves_api
+from marketintel.entitlements import api as entitlements_api
+from marketintel.entitlements.service import Entitlements
+from marketintel.exports import api as exports_api
+from marketintel.metadata.service import engine_for, session_factory, upgrade
+from marketintel.ratelimit.service import open_ratelimiter
 from marketintel.store import api as store_api
 from marketintel.store.service import open_timeseries
+
+API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = open_timeseries(settings.timeseries_url)
+        state = app.state
+        upgrade(settings.metadata_url)
+        state.engine = engine_for(settings.metadata_url)
+        state.sessions = session_factory(state.engine)
+        state.store = open_timeseries(settings.timeseries_url)
+        entitlements = Entitlements(state.sessions)
+        state.limiter = open_ratelimiter(settings.ratelimit_url)
+        state.gate = Gate(settings, Authenticator(state.sessions, settings), entitlements, state.limiter)
+        state.audit = AuditWriter(state.sessions)
+        state.bus = open_bus(settings.bus_url)
+        state.fanout = stream.Fanout(state.bus, entitlements)
+        state.fanout.start()
         try:
             yield
         finally:
-            app.state.store.close()
+            await state.fanout.stop()
+            state.audit.close()
+            state.limiter.close()
+            state.gate.authenticator.close()
+            state.store.close()
+            state.engine.dispose()
 
     app = FastAPI(
         title="254Carbon Market Intelligence Platform",
         version=__version__,
+        description="Entitled market data: prices, fundamentals, forward curves, live streams and downloads. "
+        "Authenticate with 'Authorization: Bearer <token>' or 'X-API-Key'.",
         lifespan=lifespan,
+        default_response_class=FastJSON,
     )
     app.state.settings = settings
-
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok", "version": __version__}
-
-    app.include_router(store_api.router, prefix="/api/v1")
+    problems.install(app)
+    app.add_middleware(observability.GatewayMiddleware)
+    app.include_router(observability.router)
+    for router in (
+        auth_api.router,
+        store_api.router,
+        curves_api.router,
+        exports_api.router,
+        entitlements_api.router,
+        stream.router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
     return app

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from marketintel.cli.context import console, settings
 from marketintel.cli.serve_cmd import run_server
 from marketintel.cli.simulate_cmd import DEFAULT_MARKETS, parse_markets, print_summary, run_simulation
+from marketintel.entitlements.demo import load_credentials, save_credentials, seed_demo_accounts
 from marketintel.metadata import service as metadata
 from marketintel.simulate.models import SimulationSpec
 from marketintel.store.models import PRICES
@@ -34,9 +37,38 @@ def demo(
             run_simulation(spec, store, config.metadata_url)
         else:
             console.print("reusing the simulated data already in the store")
-        print_summary(store.summary())
+        summary = store.summary()
+        print_summary(summary)
     finally:
         store.close()
+    show_accounts(config.data_dir, config.metadata_url, sorted(summary.markets), host, port)
     if serve:
         console.print(f"serving on http://{host}:{port} (health: /healthz, docs: /docs)")
         run_server(host, port)
+
+
+def show_accounts(data_dir: Path, metadata_url: str, markets: list[str], host: str, port: int) -> None:
+    """Seed the pilots and the admin on first start, and print how to sign in and call the API."""
+    engine = metadata.engine_for(metadata_url)
+    try:
+        with metadata.session_factory(engine)() as session:
+            created = seed_demo_accounts(session, markets)
+            session.commit()
+    finally:
+        engine.dispose()
+    path = save_credentials(data_dir, created)
+    accounts = load_credentials(data_dir)
+    if not accounts:
+        console.print(f"[yellow]no demo credentials file at {path}[/yellow]")
+        return
+    table = Table("tenant", "sign in (hub)", "password", "API key", title=f"demo accounts (also in {path})")
+    for account in accounts:
+        table.add_row(account.tenant, account.email, account.password, account.api_key or "")
+    console.print(table)
+    base = f"http://{host}:{port}/api/v1"
+    for account in accounts:
+        if account.tenant in ("pilot_miso", "pilot_caiso") and account.api_key:
+            market = account.tenant.removeprefix("pilot_").upper()
+            console.print(
+                f"curl -H 'X-API-Key: {account.api_key}' '{base}/prices/latest?market={market}&run=RT5'"
+            )

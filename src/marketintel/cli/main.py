@@ -5,10 +5,13 @@ from __future__ import annotations
 import typer
 
 from marketintel.cli import (
+    audit_cmd,
+    auth_cmd,
     bus_cmd,
     config_cmd,
     db_cmd,
     demo_cmd,
+    entitlements_cmd,
     ingest_cmd,
     parse_cmd,
     prices_cmd,
@@ -28,6 +31,12 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(quality_cmd.app, name="quality")
 app.add_typer(bus_cmd.app, name="bus")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(entitlements_cmd.app, name="entitlements")
+app.add_typer(auth_cmd.tenants, name="tenants")
+app.add_typer(auth_cmd.users, name="users")
+app.add_typer(auth_cmd.keys, name="keys")
+app.add_typer(auth_cmd.apikeys, name="apikeys")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("summary")(simulate_cmd.summary)
 app.command("prices")(prices_cmd.prices)
@@ -36,6 +45,7 @@ app.command("ingest")(ingest_cmd.ingest)
 app.command("scheduler")(scheduler_cmd.scheduler)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
+app.command("token")(auth_cmd.token)
 
 if __name__ == "__main__":
     app()

@@ -1,23 +1,276 @@
-"""HTTP view of the store: what it holds. Translates HTTP to service calls, nothing more."""
+"""HTTP view of the time-series store: instruments, price ticks and latest prices, fundamentals.
+
+Translates HTTP to store calls and nothing more; every endpoint states its product through `entitled`,
+and asks `access.require(market)` before reading a market's data.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+import pyarrow as pa
+import pyarrow.compute as pc
+from fastapi import APIRouter, Depends, Path, Query, Request
 
+from marketintel.api.params import aware, check_run, instrument_id, split_instrument, window
+from marketintel.api.problems import Problem
+from marketintel.api.responses import FastJSON, iso_z, table_response
+from marketintel.api.security import Access, entitled
+from marketintel.catalog.markets import MARKETS
 from marketintel.store.service import TimeSeriesStore
 
-router = APIRouter(tags=["store"])
+router = APIRouter(tags=["market data"])
+PricesAccess = Annotated[Access, Depends(entitled("prices"))]
+FundamentalsAccess = Annotated[Access, Depends(entitled("fundamentals"))]
+
+RAW_LIMIT = dt.timedelta(days=31)
+RESAMPLED_LIMIT = {"1h": dt.timedelta(days=400), "1d": dt.timedelta(days=366 * 20)}
+MAX_INSTRUMENTS = 50
+VALUES = ("lmp", "energy", "congestion", "loss")
 
 
-def _store(request: Request) -> TimeSeriesStore:
+def store_of(request: Request) -> TimeSeriesStore:
     store: TimeSeriesStore = request.app.state.store
     return store
 
 
-@router.get("/summary")
-def summary(request: Request) -> dict[str, Any]:
-    """Markets, instruments, row counts and time spans held by the time-series store."""
-    return dataclasses.asdict(_store(request).summary())
+def _instrument_rows(table: pa.Table) -> list[dict[str, Any]]:
+    rows = table.to_pylist()
+    for row in rows:
+        row["id"] = instrument_id(row["market"], row["location"])
+        row["type"] = row.pop("location_type")
+    return rows
+
+
+@router.get("/instruments", response_class=FastJSON)
+def list_instruments(
+    request: Request,
+    access: PricesAccess,
+    market: Annotated[str | None, Query(description="market code, e.g. MISO")] = None,
+    type: Annotated[
+        Literal["hub", "zone", "node", "interface"] | None, Query(description="location type")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the location id or name")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Instruments of the markets the caller is entitled to, filtered, in pages."""
+    if market is not None:
+        if market not in MARKETS:
+            raise Problem(
+                422, f"query parameter 'market': unknown market {market!r}", kind="invalid-parameter"
+            )
+        access.require(market)
+        markets = [market]
+    else:
+        markets = sorted(access.markets())
+    table = store_of(request).instruments()
+    keep = pc.is_in(table.column("market"), pa.array(markets, pa.string()))
+    if type is not None:
+        keep = pc.and_(keep, pc.equal(table.column("location_type"), type))
+    if q:
+        needle = q.lower()
+        text = pc.utf8_lower(
+            pc.binary_join_element_wise(table.column("location"), pc.fill_null(table.column("name"), ""), " ")
+        )
+        keep = pc.and_(keep, pc.match_substring(text, needle))
+    matching = table.filter(keep)
+    page = matching.slice(offset, limit)
+    next_offset = offset + limit if offset + limit < matching.num_rows else None
+    return FastJSON(
+        {
+            "items": _instrument_rows(page),
+            "total": matching.num_rows,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": next_offset,
+        }
+    )
+
+
+@router.get("/instruments/{instrument}", response_class=FastJSON)
+def get_instrument(
+    request: Request,
+    access: PricesAccess,
+    instrument: Annotated[str, Path(description="MARKET:location, e.g. MISO:ALTE.ALTW")],
+) -> Any:
+    market, location = split_instrument(instrument, "path parameter 'instrument'")
+    access.require(market)
+    table = store_of(request).instruments(market)
+    found = table.filter(pc.equal(table.column("location"), location))
+    if not found.num_rows:
+        raise Problem(404, f"no instrument {instrument!r} in {market}", kind="not-found")
+    return _instrument_rows(found)[0]
+
+
+def _known_locations(store: TimeSeriesStore, market: str, locations: list[str]) -> None:
+    table = store.instruments(market)
+    known = set(table.column("location").to_pylist())
+    missing = [loc for loc in locations if loc not in known]
+    if missing:
+        raise Problem(
+            404,
+            f"no instrument {', '.join(instrument_id(market, m) for m in missing[:5])} in {market}",
+            kind="not-found",
+        )
+
+
+@router.get("/prices/ticks", response_class=FastJSON)
+def price_ticks(
+    request: Request,
+    access: PricesAccess,
+    instrument: Annotated[list[str], Query(min_length=1, description="MARKET:location; repeat for several")],
+    run: Annotated[str, Query(description="DA, RT, RT5, RT15 or ID (as the market has it)")],
+    start: Annotated[dt.datetime, Query(description="inclusive, with a timezone")],
+    end: Annotated[dt.datetime, Query(description="exclusive, with a timezone")],
+    as_of: Annotated[dt.datetime | None, Query(description="what was known at this instant")] = None,
+    resample: Annotated[Literal["1h", "1d"] | None, Query(description="time-weighted avg/min/max")] = None,
+    format: Annotated[Literal["json", "csv", "arrow"], Query()] = "json",
+) -> Any:
+    """Price intervals of one or more instruments in [start, end), as known now or at `as_of`."""
+    if len(instrument) > MAX_INSTRUMENTS:
+        raise Problem(
+            422,
+            f"at most {MAX_INSTRUMENTS} instruments per request (got {len(instrument)})",
+            kind="invalid-parameter",
+        )
+    limit = RESAMPLED_LIMIT[resample] if resample else RAW_LIMIT
+    first, last = window(start, end, limit, "ask for resample=1h or 1d, or a shorter range")
+    known = aware("as_of", as_of)
+    by_market: dict[str, list[str]] = {}
+    for value in instrument:
+        market, location = split_instrument(value)
+        by_market.setdefault(market, [])
+        if location not in by_market[market]:
+            by_market[market].append(location)
+    access.require_all(by_market)
+    store = store_of(request)
+    tables = []
+    for market, locations in by_market.items():
+        check_run(market, run)
+        _known_locations(store, market, locations)
+        if resample:
+            freq = "hour" if resample == "1h" else "day"
+            tables.append(
+                store.resample_prices(
+                    market=market, run=run, start=first, end=last, freq=freq, locations=locations, as_of=known
+                )
+            )
+        else:
+            tables.append(
+                store.prices(market=market, run=run, start=first, end=last, locations=locations, as_of=known)
+            )
+    if format != "json":
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return table_response(table, format)
+    series = []
+    for market, locations in by_market.items():
+        table = tables.pop(0)
+        for location in locations:
+            rows = table.filter(pc.equal(table.column("location"), location))
+            entry: dict[str, Any] = {
+                "instrument": instrument_id(market, location),
+                "market": market,
+                "location": location,
+            }
+            if resample:
+                entry["t"] = iso_z(rows.column("bucket_start"))
+                entry.update(
+                    avg=rows.column("lmp_avg").to_numpy(),
+                    min=rows.column("lmp_min").to_numpy(),
+                    max=rows.column("lmp_max").to_numpy(),
+                    intervals=rows.column("intervals").to_numpy(),
+                )
+            else:
+                minutes = rows.column("interval_minutes")
+                entry["interval_minutes"] = minutes[0].as_py() if rows.num_rows else None
+                entry["t"] = iso_z(rows.column("interval_start"))
+                entry.update({v: rows.column(v).to_pylist() for v in VALUES})
+            series.append(entry)
+    return FastJSON(
+        {"run": run, "start": first, "end": last, "as_of": known, "resample": resample, "series": series}
+    )
+
+
+@router.get("/prices/latest", response_class=FastJSON)
+def latest_prices(
+    request: Request,
+    access: PricesAccess,
+    market: Annotated[str, Query(description="market code, e.g. MISO")],
+    run: Annotated[str, Query(description="DA, RT, RT5, RT15 or ID (as the market has it)")],
+    type: Annotated[
+        Literal["hub", "zone", "node", "interface"] | None, Query(description="location type")
+    ] = None,
+    as_of: Annotated[dt.datetime | None, Query()] = None,
+) -> Any:
+    """Each instrument's most recent interval in a market and run."""
+    if market not in MARKETS:
+        raise Problem(422, f"query parameter 'market': unknown market {market!r}", kind="invalid-parameter")
+    access.require(market)
+    check_run(market, run)
+    store = store_of(request)
+    locations = None
+    if type is not None:
+        table = store.instruments(market)
+        locations = table.filter(pc.equal(table.column("location_type"), type)).column("location").to_pylist()
+        if not locations:
+            return FastJSON({"market": market, "run": run, "items": []})
+    latest = store.latest_prices(market=market, run=run, as_of=aware("as_of", as_of), locations=locations)
+    items = latest.select(
+        ["location", "interval_start", "interval_minutes", *VALUES, "knowledge_time"]
+    ).to_pylist()
+    for item in items:
+        item["instrument"] = instrument_id(market, item["location"])
+    return FastJSON({"market": market, "run": run, "items": items})
+
+
+@router.get("/fundamentals", response_class=FastJSON)
+def fundamentals(
+    request: Request,
+    access: FundamentalsAccess,
+    series: Annotated[list[str], Query(min_length=1, description="series id; repeat for several")],
+    start: Annotated[dt.datetime, Query()],
+    end: Annotated[dt.datetime, Query()],
+    as_of: Annotated[dt.datetime | None, Query()] = None,
+) -> Any:
+    """Load, generation, gas and carbon series. A market's series need that market's fundamentals grant;
+    market-wide benchmarks (Henry Hub, carbon) need a fundamentals grant on any market."""
+    first, last = window(start, end, dt.timedelta(days=366 * 5), "ask for a shorter range")
+    store = store_of(request)
+    catalog = {row["series_id"]: row for row in store.series().to_pylist()}
+    unknown = [s for s in series if s not in catalog]
+    if unknown:
+        raise Problem(404, f"no series {', '.join(unknown[:5])}", kind="not-found")
+    for series_id in series:
+        market = catalog[series_id]["market"]
+        if market is not None:
+            access.require(market)
+        elif not access.markets():
+            raise Problem(
+                403,
+                f"tenant {access.principal.tenant} has no fundamentals grant on the {access.channel} channel",
+                kind="not-entitled",
+            )
+    table = store.fundamentals(series_ids=series, start=first, end=last, as_of=aware("as_of", as_of))
+    out = []
+    for series_id in series:
+        rows = table.filter(pc.equal(table.column("series_id"), series_id))
+        out.append(
+            {
+                **catalog[series_id],
+                "t": iso_z(rows.column("interval_start")),
+                "value": rows.column("value").to_pylist(),
+            }
+        )
+    return FastJSON({"start": first, "end": last, "series": out})
+
+
+@router.get("/summary", response_class=FastJSON)
+def summary(request: Request, access: PricesAccess) -> Any:
+    """Row counts and time spans of the markets the caller is entitled to."""
+    held = dataclasses.asdict(store_of(request).summary())
+    allowed = access.markets()
+    held["markets"] = {m: v for m, v in held["markets"].items() if m in allowed}
+    return held

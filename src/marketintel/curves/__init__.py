@@ -1,0 +1,1 @@
+"""Forward curves: built from quotes (the curves issue), read through the store."""

@@ -1,0 +1,1 @@
+"""Who may see what: tenant × market × product × channel grants, checked in one place."""

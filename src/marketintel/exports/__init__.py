@@ -1,0 +1,1 @@
+"""Downloads: data as files (CSV, Parquet), through the downloads channel."""
