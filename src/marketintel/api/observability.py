@@ -7,6 +7,7 @@ every call under /api/v1 — refused ones included, with who made them and throu
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from marketintel.api.responses import FastJSON
 from marketintel.audit.models import AuditEvent
 from marketintel.auth.models import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 AUDITED_PREFIX = "/api/v1/"
 
@@ -100,21 +102,24 @@ class GatewayMiddleware:
             path: str = scope["path"]
             audit = getattr(scope["app"].state, "audit", None)
             if audit is not None and path.startswith(AUDITED_PREFIX):
-                state = scope.get("state") or {}
-                principal: Principal | None = state.get("principal")
-                audit.record(
-                    AuditEvent(
-                        actor=principal.subject if principal else "anonymous",
-                        tenant=principal.tenant if principal else None,
-                        channel=state.get("channel") or (principal.channel if principal else None),
-                        action=_action(path),
-                        method=scope.get("method", "WS"),
-                        route=path,
-                        params=_params(scope.get("query_string", b"")),
-                        status=status,
-                        latency_ms=round(elapsed * 1000, 3),
+                try:
+                    state = scope.get("state") or {}
+                    principal: Principal | None = state.get("principal")
+                    audit.record(
+                        AuditEvent(
+                            actor=principal.subject if principal else "anonymous",
+                            tenant=principal.tenant if principal else None,
+                            channel=state.get("channel") or (principal.channel if principal else None),
+                            action=_action(path),
+                            method=scope.get("method", "WS"),
+                            route=path,
+                            params=_params(scope.get("query_string", b"")),
+                            status=status,
+                            latency_ms=round(elapsed * 1000, 3),
+                        )
                     )
-                )
+                except (ValueError, TypeError, RuntimeError):  # never fail a served request over its audit
+                    log.exception("audit record of %s %s could not be queued", scope.get("method"), path)
 
 
 @router.get("/healthz", response_class=FastJSON)
