@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Query, Request
 
 from marketintel.api.params import aware
@@ -12,6 +14,8 @@ from marketintel.api.problems import Problem
 from marketintel.api.responses import FastJSON, iso_z
 from marketintel.api.security import Access, entitled
 from marketintel.catalog.markets import MARKETS
+from marketintel.curves.calendar import forward_clock
+from marketintel.metadata.models import CurveRun
 from marketintel.store.api import store_of
 
 router = APIRouter(tags=["curves"])
@@ -34,6 +38,7 @@ def forward_curve(
     location: Annotated[str | None, Query()] = None,
     block: Annotated[str, Query(description="ATC, PEAK or OFFPEAK")] = "ATC",
     scenario: Annotated[str, Query(max_length=64)] = "BASE",
+    granularity: Annotated[Literal["M", "D"], Query(description="M monthly, D daily points")] = "M",
     as_of: Annotated[dt.datetime | None, Query(description="what was known at this instant")] = None,
 ) -> Any:
     """A forward curve's points by granularity and delivery period."""
@@ -58,21 +63,39 @@ def forward_curve(
     points = store_of(request).curve_points(
         curve_id=curve, as_of_date=as_of_date, scenario_id=scenario, as_of=aware("as_of", as_of)
     )
+    points = points.filter(pc.equal(points.column("granularity"), granularity))
     if not points.num_rows:
         raise Problem(
-            404, f"no curve {curve} for {as_of_date.isoformat()} in scenario {scenario}", kind="not-found"
+            404,
+            f"no {granularity} curve {curve} for {as_of_date.isoformat()} in scenario {scenario}",
+            kind="not-found",
         )
+    run_id = points.column("run_id")[0].as_py()
+    with request.app.state.sessions() as session:
+        run = session.get(CurveRun, run_id)
+    traded_until = run.liquid_until if run is not None else None
+    starts = iso_z(points.column("delivery_start"))
+    local_starts = _local_dates(points.column("delivery_start"), market_code)
     return FastJSON(
         {
             "curve": curve,
             "as_of_date": as_of_date,
             "scenario": scenario,
-            "run_id": points.column("run_id")[0].as_py(),
+            "granularity": granularity,
+            "run_id": run_id,
+            "traded_until": traded_until,
             "points": {
-                "granularity": points.column("granularity").to_pylist(),
-                "delivery_start": iso_z(points.column("delivery_start")),
+                "delivery_start": starts,
                 "delivery_end": iso_z(points.column("delivery_end")),
                 "value": points.column("value").to_pylist(),
+                # beyond the last traded contract the curve is the modelled anchor, not the market
+                "modelled": [traded_until is not None and d >= traded_until for d in local_starts],
             },
         }
     )
+
+
+def _local_dates(column: Any, market: str) -> list[str]:
+    """ISO local delivery dates in the market's forward clock, to compare with the run's traded horizon."""
+    zone = ZoneInfo(forward_clock(market))
+    return [v.astimezone(zone).date().isoformat() for v in column.to_pylist()]

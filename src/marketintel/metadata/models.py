@@ -301,3 +301,26 @@ class AuditArchive(Base):
     object_path: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CurveRun(Base):
+    """One forward-curve build, immutable: its inputs (each quote with its source and hash), method,
+    parameters, code version and reconciliation report. `id` is a digest of all of them, so building again
+    from the same inputs is recognised as the same run."""
+
+    __tablename__ = "curve_runs"
+    __table_args__ = (Index("ix_curve_runs_market_location_as_of", "market", "location", "as_of_date"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    market: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(200))
+    as_of_date: Mapped[str] = mapped_column(String(10))  # ISO date: portable across both databases
+    method: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]]
+    code_version: Mapped[str] = mapped_column(String(32))
+    inputs: Mapped[dict[str, Any]]
+    reconciliation: Mapped[dict[str, Any]]
+    liquid_until: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int]
+    objective: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
