@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, settings
+from marketintel.cli.curves_cmd import build_demo
 from marketintel.cli.serve_cmd import run_server
 from marketintel.cli.simulate_cmd import DEFAULT_MARKETS, parse_markets, print_summary, run_simulation
 from marketintel.entitlements.demo import load_credentials, save_credentials, seed_demo_accounts
@@ -42,6 +43,8 @@ def demo(
     finally:
         store.close()
     show_accounts(config.data_dir, config.metadata_url, sorted(summary.markets), host, port)
+    console.print("forward curves of the demo hubs (runs with the same inputs are recognised and skipped):")
+    build_demo()
     if serve:
         console.print(f"serving on http://{host}:{port} (health: /healthz, docs: /docs)")
         run_server(host, port)

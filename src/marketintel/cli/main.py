@@ -9,6 +9,7 @@ from marketintel.cli import (
     auth_cmd,
     bus_cmd,
     config_cmd,
+    curves_cmd,
     db_cmd,
     demo_cmd,
     entitlements_cmd,
@@ -33,6 +34,7 @@ app.add_typer(quality_cmd.app, name="quality")
 app.add_typer(bus_cmd.app, name="bus")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(entitlements_cmd.app, name="entitlements")
+app.add_typer(curves_cmd.app, name="curves")
 app.add_typer(auth_cmd.tenants, name="tenants")
 app.add_typer(auth_cmd.users, name="users")
 app.add_typer(auth_cmd.keys, name="keys")

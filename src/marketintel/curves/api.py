@@ -32,7 +32,9 @@ def curve_id(market: str, location: str, block: str = "ATC") -> str:
 def forward_curve(
     request: Request,
     access: CurvesAccess,
-    as_of_date: Annotated[dt.date, Query(description="the curve's as-of (trade) date")],
+    as_of_date: Annotated[
+        dt.date | None, Query(description="the curve's as-of (trade) date; default the latest")
+    ] = None,
     curve: Annotated[str | None, Query(description="curve id MARKET:location:BLOCK")] = None,
     market: Annotated[str | None, Query()] = None,
     location: Annotated[str | None, Query()] = None,
@@ -60,7 +62,10 @@ def forward_curve(
             kind="invalid-parameter",
         )
     access.require(market_code)
-    points = store_of(request).curve_points(
+    store = store_of(request)
+    if as_of_date is None:
+        as_of_date = _latest_as_of(store, curve, scenario)
+    points = store.curve_points(
         curve_id=curve, as_of_date=as_of_date, scenario_id=scenario, as_of=aware("as_of", as_of)
     )
     points = points.filter(pc.equal(points.column("granularity"), granularity))
@@ -93,6 +98,21 @@ def forward_curve(
             },
         }
     )
+
+
+def _latest_as_of(store: Any, curve: str, scenario: str) -> dt.date:
+    d = store.dialect
+    latest = (
+        store.query(
+            f"SELECT max(as_of_date) AS latest FROM curve_points "
+            f"WHERE curve_id = {d.string(curve)} AND scenario_id = {d.string(scenario)}"
+        )
+        .column("latest")[0]
+        .as_py()
+    )
+    if latest is None:
+        raise Problem(404, f"no curve {curve} in scenario {scenario} has been built", kind="not-found")
+    return latest
 
 
 def _local_dates(column: Any, market: str) -> list[str]:

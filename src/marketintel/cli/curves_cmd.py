@@ -1,0 +1,230 @@
+"""`marketintel curves build|lineage|runs`: forward curves from contract quotes, their runs and lineage."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from marketintel.cli.context import console, fail, settings
+from marketintel.curves import calendar
+from marketintel.curves.models import CurveBuild, QuoteError
+from marketintel.curves.quotes import read_quotes_file
+from marketintel.curves.runs import lineage, save_run
+from marketintel.curves.service import build_curve
+from marketintel.curves.sources import demo_hubs, history_shape, store_quotes
+from marketintel.metadata.models import CurveRun
+from marketintel.metadata.service import engine_for, session_factory, upgrade
+from marketintel.store.service import open_timeseries
+
+app = typer.Typer(help="Forward curves: build, lineage, runs.", no_args_is_help=True)
+
+
+def _date(option: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{option}: {text!r} is not a date (YYYY-MM-DD)", 2) from None
+
+
+def write_csv(build: CurveBuild, path: Path) -> int:
+    """delivery_start, delivery_end in market-local ISO-8601 (with offset), the UTC start, product, value."""
+    zone = ZoneInfo(calendar.forward_clock(build.market))
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(
+            ["delivery_start", "delivery_end", "delivery_start_utc", "product", "value", "modelled"]
+        )
+        for p in build.points:
+            start = dt.datetime.combine(p.delivery_start, dt.time(), zone)
+            end = dt.datetime.combine(p.delivery_end, dt.time(), zone)
+            utc = start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            writer.writerow(
+                [
+                    start.isoformat(),
+                    end.isoformat(),
+                    utc,
+                    p.product,
+                    f"{p.value:.6f}",
+                    str(p.modelled).lower(),
+                ]
+            )
+    return len(build.points)
+
+
+def _report(build: CurveBuild, detailed: bool = True) -> None:
+    console.print(
+        f"{build.market} {build.location} as of {build.as_of_date}: {len(build.quotes)} quotes, "
+        f"{len(build.points)} points, traded until {build.liquid_until}, solver {build.solver}"
+    )
+    if build.adjustments and not detailed:
+        largest = max(abs(a.delta) for a in build.adjustments)
+        console.print(
+            f"  reconciliation adjusted {len(build.adjustments)} quotes (largest {largest:.4f} $/MWh)"
+        )
+    elif build.adjustments:
+        table = Table(
+            "contract",
+            "product",
+            "quoted",
+            "used",
+            "Δ",
+            title="reconciliation: quotes adjusted to remove arbitrage",
+        )
+        for a in build.adjustments:
+            table.add_row(a.contract, a.product, f"{a.quoted:.4f}", f"{a.used:.4f}", f"{a.delta:+.4f}")
+        console.print(table)
+
+
+@app.command("build")
+def build(
+    market: str | None = typer.Option(None, help="market code, e.g. MISO"),
+    location: str | None = typer.Option(None, help="the hub, e.g. INDIANA.HUB"),
+    as_of: str | None = typer.Option(None, "--as-of", help="as-of (trade) date YYYY-MM-DD"),
+    quotes: Path | None = typer.Option(None, help="CSV: contract, product, start, end, price[, bid, ask]"),
+    granularity: str = typer.Option("month", help="month | day"),
+    out: Path | None = typer.Option(None, help="write the curve as CSV here (offline: no store needed)"),
+    demo: bool = typer.Option(False, "--demo", help="build every demo hub from the store's forward quotes"),
+) -> None:
+    """Build a max-smoothness forward curve to Dec 2050 from contract quotes."""
+    if granularity not in ("month", "day"):
+        raise fail(f"--granularity: {granularity!r} is not month or day", 2)
+    if demo:
+        build_demo(granularity)
+        return
+    if not (market and location and as_of and quotes):
+        raise fail("give --market, --location, --as-of and --quotes (or --demo)", 2)
+    try:
+        curve, _, _ = build_curve(
+            market, location, _date("--as-of", as_of), read_quotes_file(quotes), granularity=granularity
+        )
+    except (QuoteError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    _report(curve)
+    if out is not None:
+        console.print(f"wrote {write_csv(curve, out)} points to {out}")
+        return
+    _save([curve])
+
+
+def _save(builds: list[CurveBuild]) -> None:
+    config = settings()
+    upgrade(config.metadata_url)
+    engine = engine_for(config.metadata_url)
+    store = open_timeseries(config.timeseries_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with session_factory(engine)() as session:
+            for curve in builds:
+                saved = save_run(session, store, curve, now)
+                state = (
+                    "already built (same inputs): nothing written"
+                    if saved.duplicate
+                    else f"{saved.points_written} points written"
+                )
+                console.print(f"run {saved.run_id}: {curve.market} {curve.location} — {state}")
+            session.commit()
+    finally:
+        store.close()
+        engine.dispose()
+
+
+def build_demo(granularity: str = "month") -> None:
+    """Every demo hub's curve from its latest trade date's quotes in the store; returns the run ids."""
+    config = settings()
+    upgrade(config.metadata_url)
+    store = open_timeseries(config.timeseries_url)
+    builds = []
+    try:
+        for market, location, trade_date in demo_hubs(store):
+            curve, _, _ = build_curve(
+                market,
+                location,
+                trade_date,
+                store_quotes(store, market, location, trade_date),
+                shape=history_shape(store, market, location),
+                granularity=granularity,
+            )
+            _report(curve, detailed=False)
+            builds.append(curve)
+    finally:
+        store.close()
+    _save(builds)
+
+
+@app.command("lineage")
+def lineage_cmd(
+    run_id: str = typer.Argument(..., help="a curve run id"),
+    point: str = typer.Option(..., help="the delivery month, YYYY-MM"),
+    product: str = typer.Option("ATC", help="ATC | PEAK | OFFPEAK"),
+) -> None:
+    """The contracts (and their raw sources) that determined one point of a curve run."""
+    month = _date("--point", f"{point}-01")
+    config = settings()
+    engine = engine_for(config.metadata_url)
+    try:
+        with session_factory(engine)() as session:
+            run = session.get(CurveRun, run_id)
+            if run is None:
+                raise fail(f"no curve run {run_id!r} (see `marketintel curves runs`)")
+            try:
+                contributions = lineage(run, month, product.upper())
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    table = Table(
+        "contract",
+        "product",
+        "delivery",
+        "price",
+        "weight",
+        "source",
+        "sha256",
+        title=f"{run.market} {run.location} {product} {point}: ∂point/∂price",
+    )
+    for c in contributions:
+        q = c.quote
+        table.add_row(
+            q.contract,
+            q.product,
+            f"{q.start}..{q.end}",
+            f"{q.price:.4f}",
+            f"{c.weight:+.4f}",
+            q.source,
+            (q.source_sha256 or "")[:16],
+        )
+    console.print(table)
+
+
+@app.command("runs")
+def runs(market: str | None = typer.Option(None)) -> None:
+    """Curve runs, newest first."""
+    config = settings()
+    upgrade(config.metadata_url)
+    engine = engine_for(config.metadata_url)
+    try:
+        with session_factory(engine)() as session:
+            query = session.query(CurveRun).order_by(CurveRun.created_at.desc())
+            if market:
+                query = query.filter(CurveRun.market == market)
+            rows = query.limit(200).all()
+    finally:
+        engine.dispose()
+    table = Table("run", "market", "location", "as of", "quotes", "adjusted", "traded until", "points")
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.market,
+            r.location,
+            r.as_of_date,
+            str(len(r.inputs["quotes"])),
+            str(len(r.reconciliation["adjustments"])),
+            r.liquid_until,
+            str(r.points),
+        )
+    console.print(table)

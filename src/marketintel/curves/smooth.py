@@ -1,0 +1,723 @@
+"""Maximum-smoothness forward curves (Benth, Koekebakker & Ollmar 2007), discretely on a grid of periods.
+
+Each block series s ∈ {PEAK, OFFPEAK} of the curve is a seasonal prior plus an adjustment ε_s: the
+smoothest adjustment under which every contract's hour-weighted average equals its price (or lies inside its
+bid/ask band). Pure numerics: the caller supplies hour counts and contract weights; no calendars, no I/O.
+
+Unknowns. x = ε.ravel() for the (n, 2) adjustment, period-major: x[2·i + b] is period i, block b
+(PEAK = 0, OFFPEAK = 1). Contract row j of A has the same layout and sums to 1, so (A x)_j is the
+hour-weighted average of x over contract j's delivery; a contract must cover whole periods.
+
+Objective. Periods i = 0…n−1 have lengths h_i (hours), midpoints t_i = h_0 + … + h_{i−1} + h_i/2 and
+gaps g_i = t_{i+1} − t_i = (h_i + h_{i+1})/2. At each interior midpoint (i = 1…n−2) the second divided
+difference
+
+    δ²ε_i = 2 / (g_{i−1} + g_i) · [ (ε_{i+1} − ε_i) / g_i − (ε_i − ε_{i−1}) / g_{i−1} ]
+
+is exact for quadratics (so it is ε''(t_i) there) and is weighted by w_i = (g_{i−1} + g_i)/2, the length
+of the cell the midpoint stands for (halfway to each neighbouring midpoint): Σ_i w_i f(t_i) is a Riemann
+sum of ∫ f dt over the midpoints' span. With tension α and spread weight σ,
+
+    J(ε) = Σ_s Σ_i w_i (δ²ε_{s,i})²  +  σ Σ_i w_i (δ²(ε_PEAK − ε_OFFPEAK)_i)²  +  α Σ_s Σ_{i ≥ L} h_i ε_{s,i}²
+
+≈ ∫ ε_P''² + ε_O''² + σ (ε_P − ε_O)''² dt + α ∫_{t ≥ T_L} ε_P² + ε_O² dt, with L = liquid_end. Units:
+hours and $/MWh, so J is in ($/MWh)²/h³ and α in 1/h⁴. Beyond L the adjustment obeys ε'''' + α ε = 0,
+decaying to the prior with e-folding length √2 / α^¼ hours (`tension_for_decay` inverts this); ε, ε' and
+ε'' stay continuous across L, so the long end bends smoothly onto the anchor.
+
+Equality case: the KKT system [[2Q, Aᵀ], [A, 0]] [ε; λ] = [0; p − A·prior], assembled straight into CSC
+and factorised by SuperLU. Band case: Clarabel, then polished by the same KKT solve on the constraints that
+bind. Internally time is measured in units of the mean period length so Q's entries are O(1); J and the
+multipliers are reported in hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import clarabel
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+PEAK, OFFPEAK = 0, 1
+BLOCK_COLUMNS: dict[str, tuple[int, ...]] = {"ATC": (PEAK, OFFPEAK), "PEAK": (PEAK,), "OFFPEAK": (OFFPEAK,)}
+Block = Literal["ATC", "PEAK", "OFFPEAK"]
+Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]  # a sparse matrix as COO (rows, columns, values)
+
+ROW_SUM_TOL = 1e-9  # a contract row's weights must sum to 1 (an average)
+RANK_RTOL = 1e-9  # a contract row this close (relative) to the span of others is redundant
+PRICE_TOL = 1e-6  # $/MWh: a redundant row's price may differ this much from the one its span implies
+FREE_TREND_RTOL = 1e-10  # a linear trend seen this little by contracts and tension is free
+RIDGE = 1e-8  # relative size of the ridge added when the contracts leave a linear trend free
+POLISH_ROUNDS = 8  # active-set rounds after Clarabel (plus two per band) before keeping its own answer
+QUOTE_TOL = 1e-6  # $/MWh: how far outside its band an unpolished Clarabel solution may leave a contract
+CLARABEL_TOL = 1e-9  # gap and feasibility tolerances: the polish makes the answer exact
+# Clarabel ends whose last iterate still names the binding constraints well enough for the polish to try
+USABLE_STATUSES = ("Solved", "AlmostSolved", "InsufficientProgress", "MaxIterations", "NumericalError")
+
+
+class InconsistentContracts(ValueError):
+    """Linearly dependent contracts whose prices disagree (the caller reconciles prices first)."""
+
+    def __init__(self, message: str, contracts: Sequence[int]) -> None:
+        super().__init__(message)
+        self.contracts = tuple(int(j) for j in contracts)
+
+
+class InfeasibleBands(ValueError):
+    """No curve reproduces every equality price and stays inside every bid/ask band."""
+
+
+def contract_row(periods: slice | Sequence[int] | np.ndarray, block: Block, hours: np.ndarray) -> np.ndarray:
+    """A contract's (2n,) weights: the hours of `block` in each of `periods` over their total, placed at
+    the (period, block) unknowns, so that row @ x is the contract's hour-weighted average price."""
+    hours = np.asarray(hours, dtype=float)
+    if hours.ndim != 2 or hours.shape[1] != 2:
+        raise ValueError(f"hours must have shape (n, 2), not {hours.shape}")
+    if block not in BLOCK_COLUMNS:
+        raise ValueError(f"block must be one of {', '.join(BLOCK_COLUMNS)}, not {block!r}")
+    covered = np.zeros_like(hours)
+    covered[periods] = hours[periods]
+    covered[:, [b for b in (PEAK, OFFPEAK) if b not in BLOCK_COLUMNS[block]]] = 0.0
+    total = covered.sum()
+    if not total > 0:
+        raise ValueError(f"a {block} contract over periods {periods} has no delivery hours")
+    return (covered / total).ravel()
+
+
+def tension_for_decay(hours: float) -> float:
+    """The tension α under which the long end's adjustment decays with e-folding length `hours`."""
+    if not hours > 0:
+        raise ValueError(f"the decay length must be positive, not {hours}")
+    return 4.0 / hours**4
+
+
+# --- the problem ------------------------------------------------------------------------------------
+
+
+def _frozen(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.array(value, dtype=float)  # a copy: the caller's array may change later
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, not {array.shape}")
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class SmoothProblem:
+    """A max-smoothness curve problem on n consecutive periods and m contracts, validated on creation.
+
+    `prices` hold contracts without a band; a contract with finite `bid` < `ask` is held inside the band
+    instead (NaN in both: no band; bid == ask: an equality at that price). `liquid_end` defaults to the
+    period after the last one any contract delivers in."""
+
+    lengths: np.ndarray  # (n,) hours of each period
+    hours: np.ndarray  # (n, 2) PEAK and OFFPEAK hours of each period
+    prior: np.ndarray  # (n, 2) seasonal prior, $/MWh
+    contracts: sp.csr_array  # (m, 2n) hour weights over x = ε.ravel(), each row summing to 1
+    prices: np.ndarray  # (m,) $/MWh
+    bid: np.ndarray | None = None  # (m,) NaN where the contract has no band
+    ask: np.ndarray | None = None
+    liquid_end: int | None = None
+    tension: float = 0.0  # α, 1/h⁴: pull of the adjustment towards 0 from liquid_end on
+    spread_smoothness: float = 0.0  # σ: weight of the curvature of PEAK − OFFPEAK
+    # the contracts as COO triplets, sorted by row: the solver assembles from these
+    _row: np.ndarray = field(init=False, repr=False)
+    _col: np.ndarray = field(init=False, repr=False)
+    _weight: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lengths = np.array(self.lengths, dtype=float)
+        if lengths.ndim != 1 or lengths.size < 3:
+            raise ValueError(f"lengths must be a 1-D array of at least 3 periods, not shape {lengths.shape}")
+        if not (np.all(np.isfinite(lengths)) and np.all(lengths > 0)):
+            raise ValueError("lengths must be finite and positive")
+        lengths.setflags(write=False)
+        n = lengths.size
+        hours = _frozen("hours", self.hours, (n, 2))
+        if not (np.all(np.isfinite(hours)) and np.all(hours >= 0)):
+            raise ValueError("hours must be finite and non-negative")
+        prior = _frozen("prior", self.prior, (n, 2))
+        if not np.all(np.isfinite(prior)):
+            raise ValueError("prior must be finite")
+        contracts = sp.csr_array(self.contracts, dtype=float, copy=True)
+        if contracts.ndim != 2 or contracts.shape[0] < 1 or contracts.shape[1] != 2 * n:
+            raise ValueError(f"contracts must have shape (m ≥ 1, {2 * n}), not {contracts.shape}")
+        contracts.sum_duplicates()
+        m = contracts.shape[0]
+        if not (np.all(np.isfinite(contracts.data)) and np.all(contracts.data >= 0)):
+            raise ValueError("contract weights must be finite and non-negative")
+        row = np.repeat(np.arange(m), np.diff(contracts.indptr))
+        sums = np.bincount(row, weights=contracts.data, minlength=m)
+        off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOL)
+        if off.size:
+            raise ValueError(f"contract rows must sum to 1 (hour-weighted averages); {off.tolist()} do not")
+        prices = _frozen("prices", self.prices, (m,))
+        if not np.all(np.isfinite(prices)):
+            raise ValueError("prices must be finite")
+        bid = _frozen("bid", np.full(m, np.nan) if self.bid is None else self.bid, (m,))
+        ask = _frozen("ask", np.full(m, np.nan) if self.ask is None else self.ask, (m,))
+        lone = np.flatnonzero(np.isnan(bid) != np.isnan(ask))
+        if lone.size:
+            raise ValueError(f"contracts {lone.tolist()} have only one of bid and ask; give both or neither")
+        if np.any(np.isinf(bid)) or np.any(np.isinf(ask)):
+            raise ValueError("bid and ask must be finite or NaN")
+        crossed = np.flatnonzero(bid > ask)
+        if crossed.size:
+            raise ValueError(f"contracts {crossed.tolist()} have bid above ask")
+        liquid_end = self.liquid_end
+        if liquid_end is None:
+            liquid_end = int(contracts.indices.max()) // 2 + 1
+        if not 0 <= int(liquid_end) <= n:
+            raise ValueError(f"liquid_end must be in 0..{n}, not {liquid_end}")
+        for name in ("tension", "spread_smoothness"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and ≥ 0, not {value}")
+        for name, value in (
+            ("lengths", lengths),
+            ("hours", hours),
+            ("prior", prior),
+            ("contracts", contracts),
+            ("prices", prices),
+            ("bid", bid),
+            ("ask", ask),
+            ("liquid_end", int(liquid_end)),
+            ("tension", float(self.tension)),
+            ("spread_smoothness", float(self.spread_smoothness)),
+            ("_row", row),
+            ("_col", contracts.indices.astype(np.int64)),
+            ("_weight", contracts.data),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def periods(self) -> int:
+        return int(self.lengths.size)
+
+    @property
+    def banded(self) -> np.ndarray:
+        """(m,) True where the contract is held inside a band rather than at its price."""
+        return ~np.isnan(self.bid) & (self.bid < self.ask)
+
+
+# --- the objective ------------------------------------------------------------------------------------
+
+
+def _second_differences(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients (a, b, c) of δ²ε_i = a·ε_{i−1} + b·ε_i + c·ε_{i+1} and the weights w, i = 1…n−2."""
+    g = 0.5 * (lengths[:-1] + lengths[1:])  # gaps between neighbouring midpoints
+    span = g[:-1] + g[1:]
+    return 2.0 / (g[:-1] * span), -2.0 / (g[:-1] * g[1:]), 2.0 / (g[1:] * span), 0.5 * span
+
+
+def _objective_entries(problem: SmoothProblem, scale: float) -> Triplets:
+    """Q as COO triplets (both triangles), with J = scale⁻³ · xᵀQx: time measured in units of `scale`
+    hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L), K = Σ_i w_i d_i d_iᵀ the
+    pentadiagonal curvature matrix of one series (d_i: row i of the second-difference operator)."""
+    ell = problem.lengths / scale
+    n = ell.size
+    a, b, c, w = _second_differences(ell)
+    main = np.zeros(n)
+    main[:-2] += w * a * a
+    main[1:-1] += w * b * b
+    main[2:] += w * c * c
+    first = np.zeros(n - 1)
+    first[:-1] += w * a * b
+    first[1:] += w * b * c
+    second = w * a * c
+    tension = np.zeros(n)
+    tension[problem.liquid_end :] = problem.tension * scale**4 * ell[problem.liquid_end :]
+    sigma = problem.spread_smoothness
+    mixing = {(0, 0): 1.0 + sigma, (1, 1): 1.0 + sigma, (0, 1): -sigma, (1, 0): -sigma}
+    rows, cols, values = [], [], []
+    for distance, diagonal in enumerate((main, first, second)):
+        period = np.arange(n - distance)
+        for (block, other), factor in mixing.items():
+            if factor == 0.0:
+                continue
+            value = factor * diagonal
+            if distance == 0 and block == other:
+                value = value + tension
+            rows.append(2 * period + block)
+            cols.append(2 * (period + distance) + other)
+            values.append(value)
+            if distance:  # the lower triangle's mirror
+                rows.append(cols[-1])
+                cols.append(rows[-2])
+                values.append(value)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+
+
+def objective_matrix(problem: SmoothProblem) -> sp.csc_array:
+    """Q (2n × 2n, banded, CSC) with J(ε) = ε.ravel() @ Q @ ε.ravel(), in hours."""
+    scale = float(problem.lengths.mean())
+    rows, cols, values = _objective_entries(problem, scale)
+    size = 2 * problem.periods
+    return sp.csc_array((values / scale**3, (rows, cols)), shape=(size, size))
+
+
+def objective_value(problem: SmoothProblem, adjustment: np.ndarray) -> float:
+    """J of an (n, 2) adjustment, straight from the formula (module docstring), in hours."""
+    epsilon = np.asarray(adjustment, dtype=float).reshape(-1, 2)
+    a, b, c, w = _second_differences(problem.lengths)
+    curvature = a[:, None] * epsilon[:-2] + b[:, None] * epsilon[1:-1] + c[:, None] * epsilon[2:]
+    spread = curvature[:, PEAK] - curvature[:, OFFPEAK]
+    tail = slice(problem.liquid_end, None)
+    return float(
+        w @ (curvature**2).sum(axis=1)
+        + problem.spread_smoothness * (w @ spread**2)
+        + problem.tension * (problem.lengths[tail] @ (epsilon[tail] ** 2).sum(axis=1))
+    )
+
+
+# --- contract rows and their rank ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A subset of the contract rows, as COO triplets with local row numbers."""
+
+    names: np.ndarray  # the contracts' indices in the problem
+    row: np.ndarray
+    col: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def of(cls, problem: SmoothProblem, names: np.ndarray) -> _Rows:
+        local = np.full(problem.prices.size, -1)
+        local[names] = np.arange(names.size)
+        chosen = local[problem._row] >= 0
+        return cls(names, local[problem._row[chosen]], problem._col[chosen], problem._weight[chosen])
+
+    def matrix(self, size: int) -> sp.csc_array:
+        return sp.csc_array((self.weight, (self.row, self.col)), shape=(self.names.size, size))
+
+
+def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
+    """The contracts (sorted) of a maximal linearly independent subset of `rows`, by QR with column pivoting
+    of the dense rows; every other row is a combination of them, and its target must agree with the
+    combination within PRICE_TOL, else InconsistentContracts naming the rows involved. `targets` are
+    indexed by contract."""
+    names = rows.names
+    m = names.size
+    if m <= 1:
+        return names
+    used, col = np.unique(rows.col, return_inverse=True)  # only the columns some row touches matter
+    dense = np.zeros((used.size, m))
+    dense[col, rows.row] = rows.weight
+    _, r, pivots = la.qr(dense, mode="raw", pivoting=True, check_finite=False)  # raw: R is only m × m
+    diagonal = np.abs(np.diag(r))
+    rank = int(np.count_nonzero(diagonal > RANK_RTOL * diagonal[0]))
+    if rank == m:
+        return names
+    independent, dependent = pivots[:rank], pivots[rank:]
+    # dense[:, dependent] = dense[:, independent] @ combination
+    combination = la.solve_triangular(r[:rank, :rank], r[:rank, rank:m], check_finite=False)
+    gaps = targets[names[dependent]] - combination.T @ targets[names[independent]]
+    for k in np.flatnonzero(np.abs(gaps) > PRICE_TOL):
+        span = names[independent[np.abs(combination[:, k]) > 1e-12]]
+        involved = [int(names[dependent[k]]), *sorted(int(j) for j in span)]
+        raise InconsistentContracts(
+            f"contract {involved[0]} is an hour-weighted combination of contracts {involved[1:]} but its "
+            f"price differs from theirs by {gaps[k]:+.6g} $/MWh; reconcile the prices first",
+            involved,
+        )
+    return np.sort(names[independent])
+
+
+def _free_trend(problem: SmoothProblem, rows: _Rows, scale: float) -> bool:
+    """True when some linear trend a + b·t (in either series, or both) has no curvature (none has), no
+    tension and is invisible to every contract in `rows`: the KKT matrix is then singular."""
+    midpoints = (np.cumsum(problem.lengths) - 0.5 * problem.lengths) / scale
+    t = 2.0 * (midpoints - midpoints[0]) / (midpoints[-1] - midpoints[0]) - 1.0  # in [−1, 1]
+    block = rows.col % 2
+    tc = t[rows.col // 2]
+    seen = np.zeros((rows.names.size, 4))  # each row's average of (1, t) on PEAK, then on OFFPEAK
+    for series in (PEAK, OFFPEAK):
+        on = block == series
+        size = rows.names.size
+        seen[:, 2 * series] = np.bincount(rows.row[on], weights=rows.weight[on], minlength=size)
+        seen[:, 2 * series + 1] = np.bincount(rows.row[on], weights=(rows.weight * tc)[on], minlength=size)
+    energy = seen.T @ seen
+    tail = slice(problem.liquid_end, None)
+    pull = problem.tension * scale**4 * (problem.lengths[tail] / scale)  # Q's tension diagonal
+    trend = np.array([[pull.sum(), pull @ t[tail]], [pull @ t[tail], pull @ t[tail] ** 2]])
+    energy[:2, :2] += trend
+    energy[2:, 2:] += trend
+    eigenvalues = np.linalg.eigvalsh(energy)
+    return bool(eigenvalues[0] <= FREE_TREND_RTOL * max(eigenvalues[-1], 1.0))
+
+
+class _Kkt:
+    """The factorised KKT matrix [[2Q, Aᵀ], [A, 0]] of Q (COO triplets, scaled time) and contract rows."""
+
+    def __init__(self, q: Triplets, rows: _Rows) -> None:
+        q_row, q_col, q_value = q
+        self.size = int(q_row.max()) + 1
+        self.names = rows.names
+        constraint = rows.row + self.size
+        total = self.size + rows.names.size
+        self.matrix = sp.csc_array(
+            (
+                np.concatenate([2.0 * q_value, rows.weight, rows.weight]),
+                (
+                    np.concatenate([q_row, constraint, rows.col]),
+                    np.concatenate([q_col, rows.col, constraint]),
+                ),
+            ),
+            shape=(total, total),
+        )
+        try:
+            self.lu = splu(self.matrix, permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError as error:  # SuperLU: "Factor is exactly singular"
+            raise ValueError(f"the curve's KKT system is singular ({error})") from error
+
+    def solve(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ε and the KKT multipliers λ for the rows' targets, with one step of iterative refinement."""
+        rhs = np.concatenate([np.zeros(self.size), targets])
+        solution = self.lu.solve(rhs)
+        solution += self.lu.solve(rhs - self.matrix @ solution)
+        return solution[: self.size], solution[self.size :]
+
+    def sensitivity(self, unknowns: np.ndarray, contracts: int) -> np.ndarray:
+        """(len(unknowns), contracts): ∂ε[unknown]/∂target_j, 0 for contracts not in the system. The KKT
+        matrix is symmetric, so row k of its inverse is its solve against the k-th unit vector (refined
+        once, like `solve`)."""
+        unit = np.zeros((self.matrix.shape[0], unknowns.size))
+        unit[unknowns, np.arange(unknowns.size)] = 1.0
+        rows_of_inverse = self.lu.solve(unit)
+        rows_of_inverse += self.lu.solve(unit - self.matrix @ rows_of_inverse)
+        out = np.zeros((unknowns.size, contracts))
+        out[:, self.names] = rows_of_inverse[self.size :].T
+        return out
+
+
+# --- the solution -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SmoothSolution:
+    values: np.ndarray  # (n, 2) the curve: prior + adjustment, $/MWh
+    adjustment: np.ndarray  # (n, 2) ε
+    objective: float  # J(ε), ($/MWh)²/h³ (module docstring); excludes any ridge
+    multipliers: np.ndarray  # (m,) ∂J/∂price_j (band case: ∂J/∂ the binding bound; 0 if none binds)
+    method: Literal["kkt", "clarabel"]
+    redundant: np.ndarray  # contracts left out as combinations of others (multiplier and influence 0)
+    binding: np.ndarray  # (m,) −1 at bid, +1 at ask, 0 inside its band or without one
+    ridge: float  # relative ridge added because the contracts left a linear trend free (0: none)
+    polished: bool  # band case: the KKT solve on the binding constraints confirmed the optimum exactly
+    _kkt: _Kkt = field(repr=False)
+    _hours: np.ndarray = field(repr=False)
+
+    def influence(self, period: int, block: int | Block) -> np.ndarray:
+        """(m,) ∂values[period, block]/∂price_j for every contract j (block PEAK/0, OFFPEAK/1, or ATC: the
+        hour-weighted blend of both). Exact in the equality case. In the band case it is the derivative
+        with respect to each binding bound (bid or ask) on the active set — exact while that set holds —
+        and 0 for contracts whose band does not bind. Redundant contracts get 0: their span carries them."""
+        n = self.values.shape[0]
+        if not -n <= period < n:
+            raise IndexError(f"period {period} is outside 0..{n - 1}")
+        period %= n
+        columns = self._columns(block)
+        weights = np.ones(1)
+        if len(columns) > 1:
+            weights = self._hours[period]
+            if not weights.sum() > 0:
+                raise ValueError(f"period {period} has no hours to blend ATC from")
+            weights = weights / weights.sum()
+        unknowns = 2 * period + np.array(columns)
+        return weights @ self._kkt.sensitivity(unknowns, self.multipliers.size)
+
+    def influences(self) -> np.ndarray:
+        """(n, 2, m): `influence` of every contract on every (period, block) point, in one solve."""
+        n, m = self.values.shape[0], self.multipliers.size
+        return self._kkt.sensitivity(np.arange(2 * n), m).reshape(n, 2, m)
+
+    @staticmethod
+    def _columns(block: int | str) -> tuple[int, ...]:
+        if isinstance(block, str):
+            if block not in BLOCK_COLUMNS:
+                raise ValueError(f"block must be one of {', '.join(BLOCK_COLUMNS)}, not {block!r}")
+            return BLOCK_COLUMNS[block]
+        if block not in (PEAK, OFFPEAK):
+            raise ValueError(f"block must be {PEAK} (PEAK) or {OFFPEAK} (OFFPEAK), not {block!r}")
+        return (int(block),)
+
+
+# --- solving ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every solve path shares: the time scale, Q's triplets and each contract's target for ε."""
+
+    problem: SmoothProblem
+    scale: float
+    q: Triplets
+    targets: np.ndarray  # price (or bid == ask) less the prior's average over the contract
+
+    def regularised(self, rows: _Rows) -> tuple[Triplets, float]:
+        """Q, plus a ridge δ·Σ_i ℓ_i ε_i² (δ = RIDGE × Q's largest diagonal entry) when the contracts leave a
+        linear trend free: among the least-curvature curves it then picks the one nearest the prior, and
+        it changes the curvature at relative order δ only — as small as the LU reliably resolves."""
+        if not _free_trend(self.problem, rows, self.scale):
+            return self.q, 0.0
+        q_row, q_col, q_value = self.q
+        ridge = RIDGE * float(q_value[q_row == q_col].max())
+        diagonal = np.arange(2 * self.problem.periods)
+        ell = np.repeat(self.problem.lengths / self.scale, 2)
+        return (
+            (
+                np.concatenate([q_row, diagonal]),
+                np.concatenate([q_col, diagonal]),
+                np.concatenate([q_value, ridge * ell]),
+            ),
+            RIDGE,
+        )
+
+    def solution(
+        self,
+        epsilon: np.ndarray,
+        lagrange: np.ndarray,
+        kkt: _Kkt,
+        method: Literal["kkt", "clarabel"],
+        binding: np.ndarray,
+        ridge: float,
+        polished: bool,
+    ) -> SmoothSolution:
+        problem = self.problem
+        adjustment = epsilon.reshape(-1, 2)
+        values = problem.prior + adjustment
+        for array in (adjustment, values):
+            array.setflags(write=False)
+        # the Lagrangian J + λᵀ(Aε − r) gives ∂J*/∂r = −λ; scaled time puts J at scale⁻³
+        multipliers = -lagrange / self.scale**3
+        fixed = np.flatnonzero(~problem.banded)
+        return SmoothSolution(
+            values=values,
+            adjustment=adjustment,
+            objective=objective_value(problem, adjustment),
+            multipliers=multipliers,
+            method=method,
+            redundant=np.setdiff1d(fixed, kkt.names),
+            binding=binding,
+            ridge=ridge,
+            polished=polished,
+            _kkt=kkt,
+            _hours=problem.hours,
+        )
+
+
+def solve(problem: SmoothProblem) -> SmoothSolution:
+    """The max-smoothness curve: KKT when every contract is an equality, Clarabel when any has a band."""
+    scale = float(problem.lengths.mean())
+    targets = np.where(np.isnan(problem.bid), problem.prices, problem.bid)
+    targets = targets - problem.contracts @ problem.prior.ravel()
+    setup = _Setup(problem, scale, _objective_entries(problem, scale), targets)
+    if problem.banded.any():
+        return _solve_banded(setup)
+    return _solve_equalities(setup)
+
+
+def _solve_equalities(setup: _Setup) -> SmoothSolution:
+    problem = setup.problem
+    m = problem.prices.size
+    fixed = _Rows.of(problem, np.flatnonzero(~problem.banded))
+    kept = _Rows.of(problem, independent_rows(fixed, setup.targets))
+    q, ridge = setup.regularised(kept)
+    kkt = _Kkt(q, kept)
+    epsilon, lagrange = kkt.solve(setup.targets[kept.names])
+    full = np.zeros(m)
+    full[kept.names] = lagrange
+    return setup.solution(epsilon, full, kkt, "kkt", np.zeros(m, dtype=np.int8), ridge, False)
+
+
+def _clarabel(
+    q: Triplets, equalities: _Rows, targets: np.ndarray, bands: _Rows, low: np.ndarray, high: np.ndarray
+) -> clarabel.DefaultSolution:
+    """Clarabel on min εᵀQε s.t. A_eq ε = r_eq (zero cone), A_b ε ≤ high and −A_b ε ≤ −low (nonnegative)."""
+    size = int(q[0].max()) + 1
+    k, b = equalities.names.size, bands.names.size
+    constraint = sp.csc_array(
+        (
+            np.concatenate([equalities.weight, bands.weight, -bands.weight]),
+            (
+                np.concatenate([equalities.row, k + bands.row, k + b + bands.row]),
+                np.concatenate([equalities.col, bands.col, bands.col]),
+            ),
+        ),
+        shape=(k + 2 * b, size),
+    )
+    bounds = np.concatenate([targets[equalities.names], high, -low])
+    cones = ([clarabel.ZeroConeT(k)] if k else []) + [clarabel.NonnegativeConeT(2 * b)]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = CLARABEL_TOL
+    q_row, q_col, q_value = q
+    upper = q_row <= q_col  # Clarabel reads P's upper triangle
+    p = sp.csc_array((2.0 * q_value[upper], (q_row[upper], q_col[upper])), shape=(size, size))
+    return clarabel.DefaultSolver(p, np.zeros(size), constraint, bounds, cones, settings).solve()
+
+
+def _free_bands(
+    problem: SmoothProblem, equalities: _Rows, targets: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
+    """The banded contracts the equality contracts do not already determine. A determined one (a
+    combination of equality rows: a quarter whose months are all fixed) must have its implied price inside
+    its band — else InfeasibleBands naming it and its span — and then needs no constraint: left to the
+    solver, such exactly dependent rows can make Clarabel report a wrong "Solved"."""
+    banded = np.flatnonzero(problem.banded)
+    if not equalities.names.size:
+        return banded
+    bands = _Rows.of(problem, banded)
+    used, col = np.unique(np.concatenate([equalities.col, bands.col]), return_inverse=True)
+    fixed = np.zeros((used.size, equalities.names.size))
+    fixed[col[: equalities.col.size], equalities.row] = equalities.weight
+    wanted = np.zeros((used.size, banded.size))
+    wanted[col[equalities.col.size :], bands.row] = bands.weight
+    combination, *_ = np.linalg.lstsq(fixed, wanted, rcond=None)
+    missing = np.linalg.norm(wanted - fixed @ combination, axis=0)
+    determined = missing <= RANK_RTOL * np.linalg.norm(wanted, axis=0)
+    implied = combination.T @ targets[equalities.names]
+    low, high = (problem.bid - offset)[banded], (problem.ask - offset)[banded]
+    for k in np.flatnonzero(determined & ((implied < low - PRICE_TOL) | (implied > high + PRICE_TOL))):
+        span = sorted(int(j) for j in equalities.names[np.abs(combination[:, k]) > 1e-12])
+        raise InfeasibleBands(
+            f"contract {banded[k]} is an hour-weighted combination of contracts {span}, whose prices put it "
+            f"at {implied[k] + offset[banded[k]]:.6g} $/MWh, outside its band "
+            f"[{problem.bid[banded[k]]:.6g}, {problem.ask[banded[k]]:.6g}]"
+        )
+    return banded[~determined]
+
+
+def _solve_banded(setup: _Setup) -> SmoothSolution:
+    """Clarabel for a first answer and its binding constraints, then an exact active-set finish."""
+    problem = setup.problem
+    offset = problem.contracts @ problem.prior.ravel()
+    fixed = _Rows.of(problem, np.flatnonzero(~problem.banded))
+    equalities = _Rows.of(problem, independent_rows(fixed, setup.targets))
+    band_names = _free_bands(problem, equalities, setup.targets, offset)
+    if not band_names.size:
+        return _solve_equalities(setup)
+    bands = _Rows.of(problem, band_names)
+    low, high = (problem.bid - offset)[band_names], (problem.ask - offset)[band_names]
+    # one objective for Clarabel and the finish: with a ridge when the equalities leave a trend free, so
+    # that the working sets the finish visits are never singular and the optimum is unique
+    q, ridge = setup.regularised(equalities)
+    result = _clarabel(q, equalities, setup.targets, bands, low, high)
+    status = str(result.status)
+    if "Infeasible" in status:
+        raise InfeasibleBands(
+            f"no curve holds every equality price and stays inside every bid/ask band (Clarabel: {status}); "
+            f"banded contracts {band_names.tolist()}"
+        )
+    if status not in USABLE_STATUSES:
+        raise ValueError(f"the band-constrained curve did not solve (Clarabel: {status})")
+    epsilon = np.asarray(result.x)
+    z, s = np.asarray(result.z), np.asarray(result.s)
+    k, b = equalities.names.size, band_names.size
+    # an interior-point constraint is active where its dual exceeds its slack
+    at_ask = z[k : k + b] > s[k : k + b]
+    at_bid = ~at_ask & (z[k + b :] > s[k + b :])
+    finish = _ActiveSet(setup, q, equalities.names, band_names, low, high)
+    polished = finish.run(epsilon, at_bid, at_ask)
+    if polished is not None:
+        epsilon, lagrange, kkt, at_bid, at_ask = polished
+    else:  # Clarabel's own answer, if it converged; influence from the binding constraints it found
+        averages = bands.matrix(epsilon.size) @ epsilon
+        outside = max(
+            float(
+                np.abs(equalities.matrix(epsilon.size) @ epsilon - setup.targets[equalities.names]).max(
+                    initial=0
+                )
+            ),
+            float(np.maximum(low - averages, averages - high).max()),
+        )
+        if status not in ("Solved", "AlmostSolved") or outside > QUOTE_TOL:
+            raise ValueError(
+                f"the band-constrained curve did not solve (Clarabel: {status}, a contract {outside:.3g} "
+                "$/MWh off its price or band, and the active-set finish did not settle)"
+            )
+        lagrange = np.zeros(problem.prices.size)
+        lagrange[equalities.names] = z[:k]
+        lagrange[band_names] = z[k : k + b] - z[k + b :]
+        try:
+            kkt = finish.kkt(at_bid, at_ask)[0]
+        except InconsistentContracts:
+            kkt = _Kkt(q, equalities)
+    binding = np.zeros(problem.prices.size, dtype=np.int8)
+    binding[band_names[at_bid]], binding[band_names[at_ask]] = -1, 1
+    return setup.solution(epsilon, lagrange, kkt, "clarabel", binding, ridge, polished is not None)
+
+
+@dataclass(frozen=True)
+class _ActiveSet:
+    """A primal active-set finish (Nocedal & Wright, Algorithm 16.3) from Clarabel's answer: each round
+    solves the KKT system with the equalities and the working set of bounds held, steps towards that
+    solution as far as the other bands allow, and either adds the band that blocks or — at the full step —
+    drops the bound whose multiplier has the wrong sign. Usually one round: Clarabel's binding set is
+    right, and the round makes the answer exact."""
+
+    setup: _Setup
+    q: Triplets
+    fixed: np.ndarray  # the independent equality contracts
+    band_names: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def kkt(self, at_bid: np.ndarray, at_ask: np.ndarray) -> tuple[_Kkt, np.ndarray]:
+        """The factorised KKT system of the working set and its rows' targets."""
+        problem = self.setup.problem
+        working = self.setup.targets.copy()
+        working[self.band_names[at_bid]], working[self.band_names[at_ask]] = (
+            self.low[at_bid],
+            self.high[at_ask],
+        )
+        names = np.sort(np.concatenate([self.fixed, self.band_names[at_bid | at_ask]]))
+        active = _Rows.of(problem, independent_rows(_Rows.of(problem, names), working))
+        return _Kkt(self.q, active), working[active.names]
+
+    def run(
+        self, epsilon: np.ndarray, at_bid: np.ndarray, at_ask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, _Kkt, np.ndarray, np.ndarray] | None:
+        """(ε, KKT multipliers per contract, the factorisation, at_bid, at_ask) at the exact optimum, or
+        None when the working set does not settle."""
+        bands = _Rows.of(self.setup.problem, self.band_names).matrix(epsilon.size)
+        q_row, q_col, q_value = self.q
+        # multipliers are curvature per $/MWh: below this they are rounding, not a sign
+        scale = float(q_value[q_row == q_col].max()) * max(1.0, float(np.abs(self.setup.targets).max()))
+        at_bid, at_ask = at_bid.copy(), at_ask.copy()
+        for _ in range(POLISH_ROUNDS + 2 * self.band_names.size):
+            try:
+                kkt, targets = self.kkt(at_bid, at_ask)
+            except InconsistentContracts:
+                return None
+            goal, multipliers = kkt.solve(targets)
+            step = goal - epsilon
+            level, change = bands @ epsilon, bands @ step
+            # how far each free band lets the step go before it reaches a bound
+            moving = ~(at_bid | at_ask) & (np.abs(change) > 1e-12 * max(1.0, float(np.abs(step).max())))
+            room = np.where(change > 0, self.high - level, level - self.low)
+            ratio = np.full(change.size, np.inf)
+            ratio[moving] = np.maximum(room[moving], 0.0) / np.abs(change[moving])
+            blocking = int(np.argmin(ratio))
+            if ratio[blocking] < 1.0:
+                epsilon = epsilon + ratio[blocking] * step
+                at_ask[blocking], at_bid[blocking] = change[blocking] > 0, change[blocking] < 0
+                continue
+            epsilon = goal
+            lagrange = np.zeros(self.setup.problem.prices.size)
+            lagrange[kkt.names] = multipliers
+            # at the ask λ ≥ 0 (raising the ask can only lower J), at the bid λ ≤ 0
+            wrongness = np.where(at_ask, -lagrange[self.band_names], 0.0)
+            wrongness = np.where(at_bid, lagrange[self.band_names], wrongness)
+            worst = int(np.argmax(wrongness))
+            if wrongness[worst] <= 1e-9 * scale:
+                return epsilon, lagrange, kkt, at_bid, at_ask
+            at_bid[worst] = at_ask[worst] = False
+        return None
