@@ -43,10 +43,12 @@ test: lint $(AIRFLOW_VENV)/.installed
 bench: install
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.curves_shape
 
 bench-quick: install
 	$(BIN)/python -m bench.storage --quick
 	$(BIN)/python -m bench.ingest --quick
+	$(BIN)/python -m bench.curves_shape --quick
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache

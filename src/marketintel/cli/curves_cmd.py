@@ -7,16 +7,18 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, fail, settings
 from marketintel.curves import calendar
-from marketintel.curves.models import CurveBuild, QuoteError
+from marketintel.curves.models import CurveBuild, CurvePoint, QuoteError
 from marketintel.curves.quotes import read_quotes_file
 from marketintel.curves.runs import lineage, save_run
-from marketintel.curves.service import build_curve
-from marketintel.curves.sources import demo_hubs, history_shape, store_quotes
+from marketintel.curves.service import build_curve, nodal_points
+from marketintel.curves.sources import day_ahead_history, demo_hubs, history_shape, nodal_basis, store_quotes
 from marketintel.metadata.models import CurveRun
 from marketintel.metadata.service import engine_for, session_factory, upgrade
 from marketintel.store.service import open_timeseries
@@ -111,7 +113,7 @@ def build(
     _save([curve])
 
 
-def _save(builds: list[CurveBuild]) -> None:
+def _save(builds: list[CurveBuild], nodes: list[dict[str, list[CurvePoint]]] | None = None) -> None:
     config = settings()
     upgrade(config.metadata_url)
     engine = engine_for(config.metadata_url)
@@ -119,8 +121,8 @@ def _save(builds: list[CurveBuild]) -> None:
     now = dt.datetime.now(dt.UTC)
     try:
         with session_factory(engine)() as session:
-            for curve in builds:
-                saved = save_run(session, store, curve, now)
+            for i, curve in enumerate(builds):
+                saved = save_run(session, store, curve, now, nodes[i] if nodes else None)
                 state = (
                     "already built (same inputs): nothing written"
                     if saved.duplicate
@@ -138,10 +140,12 @@ def build_demo(granularity: str = "month") -> None:
     config = settings()
     upgrade(config.metadata_url)
     store = open_timeseries(config.timeseries_url)
-    builds = []
+    builds, nodes = [], []
+    nodes_done: set[str] = set()
     try:
-        for market, location, trade_date in demo_hubs(store):
-            curve, _, _ = build_curve(
+        hubs_of = demo_hubs(store)
+        for market, location, trade_date in hubs_of:
+            curve, solution, bounds = build_curve(
                 market,
                 location,
                 trade_date,
@@ -149,11 +153,34 @@ def build_demo(granularity: str = "month") -> None:
                 shape=history_shape(store, market, location),
                 granularity=granularity,
             )
+            # each node hangs off its market's first hub (one curve per node); other hubs have their own
+            node_points: dict[str, list[CurvePoint]] = {}
+            if market not in nodes_done:
+                history = day_ahead_history(store, market)
+                hubs = {h for m, h, _ in hubs_of if m == market}
+                others = history.filter(
+                    pc.invert(
+                        pc.is_in(history.column("location"), pa.array(sorted(hubs - {location}), pa.string()))
+                    )
+                )
+                node_points = nodal_points(curve, solution, bounds, nodal_basis(market, location, others))
+                # the basis is an input of the run: other history, another run
+                starts = others.column("interval_start")
+                curve.parameters["nodal_basis"] = {
+                    "history_rows": others.num_rows,
+                    "history_from": str(pc.min(starts).as_py()),
+                    "history_to": str(pc.max(starts).as_py()),
+                }
+                nodes_done.add(market)
+                console.print(
+                    f"  {len(node_points)} nodal curves: hub + basis from {history.num_rows} day-ahead prices"
+                )
             _report(curve, detailed=False)
             builds.append(curve)
+            nodes.append(node_points)
     finally:
         store.close()
-    _save(builds)
+    _save(builds, nodes)
 
 
 @app.command("lineage")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from marketintel import __version__
 from marketintel.curves import calendar
-from marketintel.curves.models import CurveBuild, Quote
+from marketintel.curves.models import CurveBuild, CurvePoint, Quote
 from marketintel.curves.service import PRODUCT_BLOCKS, build_curve
 from marketintel.metadata.models import CurveRun
 from marketintel.store.engines.base import TimeSeriesStore
@@ -38,7 +38,7 @@ def curve_id(market: str, location: str, product: str) -> str:
 
 
 def _inputs(build: CurveBuild) -> dict[str, object]:
-    return {"quotes": [q.lineage() for q in build.quotes]}
+    return {"quotes": [q.lineage() for q in build.quotes], **build.parameters.get("inputs", {})}
 
 
 def run_id(build: CurveBuild) -> str:
@@ -58,11 +58,17 @@ def _instants(market: str, days: list[dt.date]) -> list[dt.datetime]:
     return [dt.datetime.combine(d, dt.time(), zone).astimezone(dt.UTC) for d in days]
 
 
-def points_table(build: CurveBuild, rid: str, knowledge_time: dt.datetime) -> pa.Table:
-    points = build.points
+def points_table(
+    build: CurveBuild, rid: str, knowledge_time: dt.datetime, nodes: dict[str, list[CurvePoint]] | None = None
+) -> pa.Table:
+    """The run's points: the hub's, then each node's (hub + basis), all under the one run id."""
+    located = [(build.location, p) for p in build.points]
+    for node, node_points in (nodes or {}).items():
+        located.extend((node, p) for p in node_points)
+    points = [p for _, p in located]
     return pa.table(
         {
-            "curve_id": [curve_id(build.market, build.location, p.product) for p in points],
+            "curve_id": [curve_id(build.market, location, p.product) for location, p in located],
             "scenario_id": ["BASE"] * len(points),
             "as_of_date": [build.as_of_date] * len(points),
             "delivery_start": _instants(build.market, [p.delivery_start for p in points]),
@@ -84,14 +90,18 @@ class SavedRun:
 
 
 def save_run(
-    session: Session, store: TimeSeriesStore, build: CurveBuild, knowledge_time: dt.datetime
+    session: Session,
+    store: TimeSeriesStore,
+    build: CurveBuild,
+    knowledge_time: dt.datetime,
+    nodes: dict[str, list[CurvePoint]] | None = None,
 ) -> SavedRun:
     """Record the run and write its points; the same inputs again are recognised and write nothing.
     Points are written before the run row is committed (by the caller), so a run row always has points."""
     rid = run_id(build)
     if session.get(CurveRun, rid) is not None:
         return SavedRun(rid, duplicate=True, points_written=0)
-    written = store.write(CURVE_POINTS, points_table(build, rid, knowledge_time)).written
+    written = store.write(CURVE_POINTS, points_table(build, rid, knowledge_time, nodes)).written
     session.add(
         CurveRun(
             id=rid,

@@ -15,9 +15,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from marketintel.curves import calendar
+from marketintel.curves.basis import Basis, nodal_curves
 from marketintel.curves.models import HORIZON_END, METHOD, CurveBuild, CurvePoint, Quote, QuoteError
 from marketintel.curves.prior import prior_values
 from marketintel.curves.reconcile import reconcile
+from marketintel.curves.shape import ShapeFactors, hourly_curve
 from marketintel.curves.smooth import (
     InconsistentContracts,
     InfeasibleBands,
@@ -164,6 +166,32 @@ def build_curve(
         solver=solution.method,
     )
     return build, solution, bounds
+
+
+def nodal_points(
+    build: CurveBuild, solution: SmoothSolution, bounds: list[dt.date], basis: Basis
+) -> dict[str, list[CurvePoint]]:
+    """Each node's curve: the hub curve plus the node's basis by calendar month and block."""
+    hours = calendar.block_hours(build.market, bounds).astype(float)
+    nodes = nodal_curves(bounds[:-1], solution.values[:, 0], solution.values[:, 1], basis)
+    return {
+        str(node): _points(
+            bounds,
+            hours,
+            np.column_stack([nodes.peak[k], nodes.offpeak[k]]),
+            build.liquid_until,
+            build.granularity,
+        )
+        for k, node in enumerate(nodes.nodes)
+    }
+
+
+def hourly_values(
+    market: str, bounds: list[dt.date], solution: SmoothSolution, factors: ShapeFactors
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hourly curve: UTC hour starts and values that average back to every cell's PEAK and OFFPEAK."""
+    hours, values = hourly_curve(market, bounds, solution.values[:, 0], solution.values[:, 1], factors)
+    return hours.utc_start, values
 
 
 def _blend(values: np.ndarray, hours: np.ndarray) -> dict[str, float]:

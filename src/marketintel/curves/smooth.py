@@ -52,7 +52,6 @@ ROW_SUM_TOL = 1e-9  # a contract row's weights must sum to 1 (an average)
 RANK_RTOL = 1e-9  # a contract row this close (relative) to the span of others is redundant
 PRICE_TOL = 1e-6  # $/MWh: a redundant row's price may differ this much from the one its span implies
 FREE_TREND_RTOL = 1e-10  # a linear trend seen this little by contracts and tension is free
-RIDGE = 1e-8  # relative size of the ridge added when the contracts leave a linear trend free
 POLISH_ROUNDS = 8  # active-set rounds after Clarabel (plus two per band) before keeping its own answer
 QUOTE_TOL = 1e-6  # $/MWh: how far outside its band an unpolished Clarabel solution may leave a contract
 CLARABEL_TOL = 1e-9  # gap and feasibility tolerances: the polish makes the answer exact
@@ -330,45 +329,57 @@ def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
     return np.sort(names[independent])
 
 
-def _free_trend(problem: SmoothProblem, rows: _Rows, scale: float) -> bool:
-    """True when some linear trend a + b·t (in either series, or both) has no curvature (none has), no
-    tension and is invisible to every contract in `rows`: the KKT matrix is then singular."""
-    midpoints = (np.cumsum(problem.lengths) - 0.5 * problem.lengths) / scale
+def _trend_pins(problem: SmoothProblem, rows: _Rows, scale: float) -> np.ndarray:
+    """(k, 2n), k ≤ 4: one row per linear trend direction d (a + b·t in either series, or both) that costs
+    no curvature (no trend does), no tension and that no row of `rows` sees — the directions that make the
+    KKT matrix singular. Row = dᵀ·diag(ℓ): holding it fixed settles d without changing J; held at 0 it
+    picks, among the equally smooth curves, the one nearest the prior (ℓ-weighted least squares)."""
+    n = problem.periods
+    ell = problem.lengths / scale
+    midpoints = np.cumsum(ell) - 0.5 * ell
     t = 2.0 * (midpoints - midpoints[0]) / (midpoints[-1] - midpoints[0]) - 1.0  # in [−1, 1]
     block = rows.col % 2
     tc = t[rows.col // 2]
-    seen = np.zeros((rows.names.size, 4))  # each row's average of (1, t) on PEAK, then on OFFPEAK
+    size = rows.names.size
+    seen = np.zeros((size, 4))  # each row's average of (1, t) on PEAK, then of (1, t) on OFFPEAK
     for series in (PEAK, OFFPEAK):
         on = block == series
-        size = rows.names.size
         seen[:, 2 * series] = np.bincount(rows.row[on], weights=rows.weight[on], minlength=size)
         seen[:, 2 * series + 1] = np.bincount(rows.row[on], weights=(rows.weight * tc)[on], minlength=size)
     energy = seen.T @ seen
     tail = slice(problem.liquid_end, None)
-    pull = problem.tension * scale**4 * (problem.lengths[tail] / scale)  # Q's tension diagonal
-    trend = np.array([[pull.sum(), pull @ t[tail]], [pull @ t[tail], pull @ t[tail] ** 2]])
-    energy[:2, :2] += trend
-    energy[2:, 2:] += trend
-    eigenvalues = np.linalg.eigvalsh(energy)
-    return bool(eigenvalues[0] <= FREE_TREND_RTOL * max(eigenvalues[-1], 1.0))
+    pull = problem.tension * scale**4 * ell[tail]  # Q's tension diagonal
+    held = np.array([[pull.sum(), pull @ t[tail]], [pull @ t[tail], pull @ t[tail] ** 2]])
+    energy[:2, :2] += held
+    energy[2:, 2:] += held
+    eigenvalues, vectors = np.linalg.eigh(energy)
+    free = eigenvalues <= FREE_TREND_RTOL * max(eigenvalues[-1], 1.0)
+    if not free.any():
+        return np.zeros((0, 2 * n))
+    trends = np.zeros((2 * n, 4))
+    trends[0::2, 0], trends[0::2, 1] = 1.0, t
+    trends[1::2, 2], trends[1::2, 3] = 1.0, t
+    return (trends @ vectors[:, free]).T * np.repeat(ell, 2)
 
 
 class _Kkt:
-    """The factorised KKT matrix [[2Q, Aᵀ], [A, 0]] of Q (COO triplets, scaled time) and contract rows."""
+    """The factorised KKT matrix [[2Q, Cᵀ], [C, 0]] of Q (COO triplets, scaled time) and the constraint
+    rows C = [contract rows; trend pins]."""
 
-    def __init__(self, q: Triplets, rows: _Rows) -> None:
+    def __init__(self, q: Triplets, rows: _Rows, pins: np.ndarray) -> None:
         q_row, q_col, q_value = q
         self.size = int(q_row.max()) + 1
         self.names = rows.names
-        constraint = rows.row + self.size
-        total = self.size + rows.names.size
+        self.pins = pins
+        pin_row, pin_col = np.nonzero(pins)
+        row = np.concatenate([rows.row, rows.names.size + pin_row]) + self.size
+        col = np.concatenate([rows.col, pin_col])
+        weight = np.concatenate([rows.weight, pins[pin_row, pin_col]])
+        total = self.size + rows.names.size + pins.shape[0]
         self.matrix = sp.csc_array(
             (
-                np.concatenate([2.0 * q_value, rows.weight, rows.weight]),
-                (
-                    np.concatenate([q_row, constraint, rows.col]),
-                    np.concatenate([q_col, rows.col, constraint]),
-                ),
+                np.concatenate([2.0 * q_value, weight, weight]),
+                (np.concatenate([q_row, row, col]), np.concatenate([q_col, col, row])),
             ),
             shape=(total, total),
         )
@@ -377,12 +388,14 @@ class _Kkt:
         except RuntimeError as error:  # SuperLU: "Factor is exactly singular"
             raise ValueError(f"the curve's KKT system is singular ({error})") from error
 
-    def solve(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """ε and the KKT multipliers λ for the rows' targets, with one step of iterative refinement."""
-        rhs = np.concatenate([np.zeros(self.size), targets])
+    def solve(self, targets: np.ndarray, pinned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ε and the contract rows' KKT multipliers λ for the rows' targets, the pinned trends held at
+        `pinned` (default 0); one step of iterative refinement."""
+        pinned = np.zeros(self.pins.shape[0]) if pinned is None else pinned
+        rhs = np.concatenate([np.zeros(self.size), targets, pinned])
         solution = self.lu.solve(rhs)
         solution += self.lu.solve(rhs - self.matrix @ solution)
-        return solution[: self.size], solution[self.size :]
+        return solution[: self.size], solution[self.size : self.size + self.names.size]
 
     def sensitivity(self, unknowns: np.ndarray, contracts: int) -> np.ndarray:
         """(len(unknowns), contracts): ∂ε[unknown]/∂target_j, 0 for contracts not in the system. The KKT
@@ -393,7 +406,7 @@ class _Kkt:
         rows_of_inverse = self.lu.solve(unit)
         rows_of_inverse += self.lu.solve(unit - self.matrix @ rows_of_inverse)
         out = np.zeros((unknowns.size, contracts))
-        out[:, self.names] = rows_of_inverse[self.size :].T
+        out[:, self.names] = rows_of_inverse[self.size : self.size + self.names.size].T
         return out
 
 
@@ -404,12 +417,12 @@ class _Kkt:
 class SmoothSolution:
     values: np.ndarray  # (n, 2) the curve: prior + adjustment, $/MWh
     adjustment: np.ndarray  # (n, 2) ε
-    objective: float  # J(ε), ($/MWh)²/h³ (module docstring); excludes any ridge
+    objective: float  # J(ε), ($/MWh)²/h³ (module docstring)
     multipliers: np.ndarray  # (m,) ∂J/∂price_j (band case: ∂J/∂ the binding bound; 0 if none binds)
     method: Literal["kkt", "clarabel"]
     redundant: np.ndarray  # contracts left out as combinations of others (multiplier and influence 0)
     binding: np.ndarray  # (m,) −1 at bid, +1 at ask, 0 inside its band or without one
-    ridge: float  # relative ridge added because the contracts left a linear trend free (0: none)
+    free_trends: int  # linear trends no contract (nor tension) pins: held at the prior (module docstring)
     polished: bool  # band case: the KKT solve on the binding constraints confirmed the optimum exactly
     _kkt: _Kkt = field(repr=False)
     _hours: np.ndarray = field(repr=False)
@@ -461,24 +474,9 @@ class _Setup:
     q: Triplets
     targets: np.ndarray  # price (or bid == ask) less the prior's average over the contract
 
-    def regularised(self, rows: _Rows) -> tuple[Triplets, float]:
-        """Q, plus a ridge δ·Σ_i ℓ_i ε_i² (δ = RIDGE × Q's largest diagonal entry) when the contracts leave a
-        linear trend free: among the least-curvature curves it then picks the one nearest the prior, and
-        it changes the curvature at relative order δ only — as small as the LU reliably resolves."""
-        if not _free_trend(self.problem, rows, self.scale):
-            return self.q, 0.0
-        q_row, q_col, q_value = self.q
-        ridge = RIDGE * float(q_value[q_row == q_col].max())
-        diagonal = np.arange(2 * self.problem.periods)
-        ell = np.repeat(self.problem.lengths / self.scale, 2)
-        return (
-            (
-                np.concatenate([q_row, diagonal]),
-                np.concatenate([q_col, diagonal]),
-                np.concatenate([q_value, ridge * ell]),
-            ),
-            RIDGE,
-        )
+    def kkt(self, rows: _Rows) -> _Kkt:
+        """The factorised KKT system of these contract rows, any trend they leave free pinned."""
+        return _Kkt(self.q, rows, _trend_pins(self.problem, rows, self.scale))
 
     def solution(
         self,
@@ -487,7 +485,6 @@ class _Setup:
         kkt: _Kkt,
         method: Literal["kkt", "clarabel"],
         binding: np.ndarray,
-        ridge: float,
         polished: bool,
     ) -> SmoothSolution:
         problem = self.problem
@@ -506,7 +503,7 @@ class _Setup:
             method=method,
             redundant=np.setdiff1d(fixed, kkt.names),
             binding=binding,
-            ridge=ridge,
+            free_trends=kkt.pins.shape[0],
             polished=polished,
             _kkt=kkt,
             _hours=problem.hours,
@@ -529,36 +526,37 @@ def _solve_equalities(setup: _Setup) -> SmoothSolution:
     m = problem.prices.size
     fixed = _Rows.of(problem, np.flatnonzero(~problem.banded))
     kept = _Rows.of(problem, independent_rows(fixed, setup.targets))
-    q, ridge = setup.regularised(kept)
-    kkt = _Kkt(q, kept)
+    kkt = setup.kkt(kept)
     epsilon, lagrange = kkt.solve(setup.targets[kept.names])
     full = np.zeros(m)
     full[kept.names] = lagrange
-    return setup.solution(epsilon, full, kkt, "kkt", np.zeros(m, dtype=np.int8), ridge, False)
+    return setup.solution(epsilon, full, kkt, "kkt", np.zeros(m, dtype=np.int8), False)
 
 
 def _clarabel(
-    q: Triplets, equalities: _Rows, targets: np.ndarray, bands: _Rows, low: np.ndarray, high: np.ndarray
+    setup: _Setup, equalities: _Rows, pins: np.ndarray, bands: _Rows, low: np.ndarray, high: np.ndarray
 ) -> clarabel.DefaultSolution:
-    """Clarabel on min εᵀQε s.t. A_eq ε = r_eq (zero cone), A_b ε ≤ high and −A_b ε ≤ −low (nonnegative)."""
-    size = int(q[0].max()) + 1
-    k, b = equalities.names.size, bands.names.size
+    """Clarabel on min εᵀQε s.t. A_eq ε = r_eq and pins·ε = 0 (zero cone), A_b ε ≤ high and −A_b ε ≤ −low
+    (nonnegative cone)."""
+    size = 2 * setup.problem.periods
+    k, f, b = equalities.names.size, pins.shape[0], bands.names.size
+    pin_row, pin_col = np.nonzero(pins)
     constraint = sp.csc_array(
         (
-            np.concatenate([equalities.weight, bands.weight, -bands.weight]),
+            np.concatenate([equalities.weight, pins[pin_row, pin_col], bands.weight, -bands.weight]),
             (
-                np.concatenate([equalities.row, k + bands.row, k + b + bands.row]),
-                np.concatenate([equalities.col, bands.col, bands.col]),
+                np.concatenate([equalities.row, k + pin_row, k + f + bands.row, k + f + b + bands.row]),
+                np.concatenate([equalities.col, pin_col, bands.col, bands.col]),
             ),
         ),
-        shape=(k + 2 * b, size),
+        shape=(k + f + 2 * b, size),
     )
-    bounds = np.concatenate([targets[equalities.names], high, -low])
-    cones = ([clarabel.ZeroConeT(k)] if k else []) + [clarabel.NonnegativeConeT(2 * b)]
+    bounds = np.concatenate([setup.targets[equalities.names], np.zeros(f), high, -low])
+    cones = ([clarabel.ZeroConeT(k + f)] if k + f else []) + [clarabel.NonnegativeConeT(2 * b)]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = CLARABEL_TOL
-    q_row, q_col, q_value = q
+    q_row, q_col, q_value = setup.q
     upper = q_row <= q_col  # Clarabel reads P's upper triangle
     p = sp.csc_array((2.0 * q_value[upper], (q_row[upper], q_col[upper])), shape=(size, size))
     return clarabel.DefaultSolver(p, np.zeros(size), constraint, bounds, cones, settings).solve()
@@ -606,10 +604,11 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
         return _solve_equalities(setup)
     bands = _Rows.of(problem, band_names)
     low, high = (problem.bid - offset)[band_names], (problem.ask - offset)[band_names]
-    # one objective for Clarabel and the finish: with a ridge when the equalities leave a trend free, so
-    # that the working sets the finish visits are never singular and the optimum is unique
-    q, ridge = setup.regularised(equalities)
-    result = _clarabel(q, equalities, setup.targets, bands, low, high)
+    # trends no contract sees, whatever binds, are held at the prior as in the equality case
+    pins = _trend_pins(
+        problem, _Rows.of(problem, np.concatenate([equalities.names, band_names])), setup.scale
+    )
+    result = _clarabel(setup, equalities, pins, bands, low, high)
     status = str(result.status)
     if "Infeasible" in status:
         raise InfeasibleBands(
@@ -620,11 +619,11 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
         raise ValueError(f"the band-constrained curve did not solve (Clarabel: {status})")
     epsilon = np.asarray(result.x)
     z, s = np.asarray(result.z), np.asarray(result.s)
-    k, b = equalities.names.size, band_names.size
+    k, b = equalities.names.size + pins.shape[0], band_names.size
     # an interior-point constraint is active where its dual exceeds its slack
     at_ask = z[k : k + b] > s[k : k + b]
     at_bid = ~at_ask & (z[k + b :] > s[k + b :])
-    finish = _ActiveSet(setup, q, equalities.names, band_names, low, high)
+    finish = _ActiveSet(setup, equalities.names, band_names, low, high)
     polished = finish.run(epsilon, at_bid, at_ask)
     if polished is not None:
         epsilon, lagrange, kkt, at_bid, at_ask = polished
@@ -644,15 +643,15 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
                 "$/MWh off its price or band, and the active-set finish did not settle)"
             )
         lagrange = np.zeros(problem.prices.size)
-        lagrange[equalities.names] = z[:k]
+        lagrange[equalities.names] = z[: equalities.names.size]
         lagrange[band_names] = z[k : k + b] - z[k + b :]
         try:
             kkt = finish.kkt(at_bid, at_ask)[0]
         except InconsistentContracts:
-            kkt = _Kkt(q, equalities)
+            kkt = setup.kkt(equalities)
     binding = np.zeros(problem.prices.size, dtype=np.int8)
     binding[band_names[at_bid]], binding[band_names[at_ask]] = -1, 1
-    return setup.solution(epsilon, lagrange, kkt, "clarabel", binding, ridge, polished is not None)
+    return setup.solution(epsilon, lagrange, kkt, "clarabel", binding, polished is not None)
 
 
 @dataclass(frozen=True)
@@ -664,7 +663,6 @@ class _ActiveSet:
     right, and the round makes the answer exact."""
 
     setup: _Setup
-    q: Triplets
     fixed: np.ndarray  # the independent equality contracts
     band_names: np.ndarray
     low: np.ndarray
@@ -680,7 +678,7 @@ class _ActiveSet:
         )
         names = np.sort(np.concatenate([self.fixed, self.band_names[at_bid | at_ask]]))
         active = _Rows.of(problem, independent_rows(_Rows.of(problem, names), working))
-        return _Kkt(self.q, active), working[active.names]
+        return self.setup.kkt(active), working[active.names]
 
     def run(
         self, epsilon: np.ndarray, at_bid: np.ndarray, at_ask: np.ndarray
@@ -688,7 +686,7 @@ class _ActiveSet:
         """(ε, KKT multipliers per contract, the factorisation, at_bid, at_ask) at the exact optimum, or
         None when the working set does not settle."""
         bands = _Rows.of(self.setup.problem, self.band_names).matrix(epsilon.size)
-        q_row, q_col, q_value = self.q
+        q_row, q_col, q_value = self.setup.q
         # multipliers are curvature per $/MWh: below this they are rounding, not a sign
         scale = float(q_value[q_row == q_col].max()) * max(1.0, float(np.abs(self.setup.targets).max()))
         at_bid, at_ask = at_bid.copy(), at_ask.copy()
@@ -697,7 +695,8 @@ class _ActiveSet:
                 kkt, targets = self.kkt(at_bid, at_ask)
             except InconsistentContracts:
                 return None
-            goal, multipliers = kkt.solve(targets)
+            # trends this working set leaves free stay where they are: J does not depend on them
+            goal, multipliers = kkt.solve(targets, kkt.pins @ epsilon)
             step = goal - epsilon
             level, change = bands @ epsilon, bands @ step
             # how far each free band lets the step go before it reaches a bound

@@ -7,8 +7,10 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketintel.curves import calendar
+from marketintel.curves.basis import Basis, basis_table
 from marketintel.curves.models import Quote
 from marketintel.curves.prior import seasonal_shape
 from marketintel.curves.quotes import quotes_from_store
@@ -33,30 +35,54 @@ def store_quotes(store: TimeSeriesStore, market: str, location: str, trade_date:
     )
 
 
-def history_shape(store: TimeSeriesStore, market: str, location: str) -> np.ndarray:
-    """Seasonal factors (12 × PEAK/OFFPEAK) from the hub's day-ahead prices of the last three years."""
+def day_ahead_history(store: TimeSeriesStore, market: str, locations: list[str] | None = None) -> pa.Table:
+    """Day-ahead prices of the last three years of the market's history (every location by default)."""
     newest = (
         store.query(
-            f"SELECT max(interval_start) AS last FROM price_facts WHERE market = '{market}' AND run = 'DA'"
+            f"SELECT max(interval_start) AS last FROM price_facts "
+            f"WHERE market = {store.dialect.string(market)} AND run = 'DA'"
         )
         .column("last")[0]
         .as_py()
     )
     if newest is None:
-        return seasonal_shape(None)
-    prices = store.prices(
+        return pa.table(
+            {
+                "location": pa.array([], pa.string()),
+                "interval_start": pa.array([], pa.timestamp("us", "UTC")),
+                "lmp": pa.array([], pa.float64()),
+            }
+        )
+    return store.prices(
         market=market,
         run="DA",
         start=newest - HISTORY,
         end=newest + dt.timedelta(hours=1),
-        locations=[location],
+        locations=locations,
     )
+
+
+def nodal_basis(market: str, location: str, history: pa.Table) -> Basis:
+    """Every other location's basis to the hub, by calendar month and block, from `history`."""
+    hub = history.filter(pc.equal(history.column("location"), location))
+    nodes = history.filter(pc.not_equal(history.column("location"), location))
+    return basis_table(
+        market,
+        hub.column("interval_start"),
+        hub.column("lmp"),
+        nodes.column("interval_start"),
+        nodes.column("lmp"),
+        nodes.column("location"),
+    )
+
+
+def history_shape(store: TimeSeriesStore, market: str, location: str) -> np.ndarray:
+    """Seasonal factors (12 × PEAK/OFFPEAK) from the hub's day-ahead prices of the last three years."""
+    prices = day_ahead_history(store, market, [location])
     if not prices.num_rows:
         return seasonal_shape(None)
     instants = prices.column("interval_start").to_numpy().astype("datetime64[s]")
     months, is_peak = calendar.classify_hours(market, instants)
-    return seasonal_shape_from(months, is_peak, prices.column("lmp").to_numpy())
-
-
-def seasonal_shape_from(months: np.ndarray, is_peak: np.ndarray, lmp: np.ndarray) -> np.ndarray:
-    return seasonal_shape(pa.table({"month": months, "is_peak": is_peak, "lmp": lmp}))
+    return seasonal_shape(
+        pa.table({"month": months, "is_peak": is_peak, "lmp": prices.column("lmp").to_numpy()})
+    )
