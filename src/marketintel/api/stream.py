@@ -55,7 +55,7 @@ class Connection:
     markets: set[str] = field(default_factory=set)
     instruments: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)  # empty: every run
-    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     dropped: bool = False
 
     def wants(self, market: str, run: str) -> bool:
@@ -144,9 +144,10 @@ class Fanout:
                 continue
             if market in connection.markets:
                 if whole is None:
+                    # encoded once for every subscriber of the market: 500 clients share one string
                     whole = orjson.dumps(
                         {"type": "prices", "market": market, "run": run, "rows": _rows(market, table)}
-                    )
+                    ).decode()
                 message = whole
             else:
                 wanted = [
@@ -159,7 +160,7 @@ class Fanout:
                     continue
                 message = orjson.dumps(
                     {"type": "prices", "market": market, "run": run, "rows": _rows(market, part)}
-                )
+                ).decode()
             try:
                 connection.queue.put_nowait(message)
                 self.delivered += 1
@@ -255,11 +256,11 @@ async def stream(websocket: WebSocket) -> None:
             except TimeoutError:
                 message = orjson.dumps(
                     {"type": "heartbeat", "t": dt.datetime.now(dt.UTC)}, option=orjson.OPT_UTC_Z
-                )
+                ).decode()
             if connection.dropped:
                 await websocket.close(code=SLOW_CLOSE, reason="too slow: fell behind the stream")
                 return
-            await websocket.send_text(message.decode())
+            await websocket.send_text(message)
 
     sender = asyncio.create_task(send())
     try:
@@ -271,7 +272,7 @@ async def stream(websocket: WebSocket) -> None:
                 break
             reply = _handle(connection, gate, receive.result())
             with contextlib.suppress(asyncio.QueueFull):  # a full queue means the client is being dropped
-                connection.queue.put_nowait(orjson.dumps(reply))
+                connection.queue.put_nowait(orjson.dumps(reply).decode())
     except WebSocketDisconnect:
         pass
     finally:

@@ -23,4 +23,13 @@ def run_server(host: str, port: int) -> None:
 
     config = settings()
     configure_json_logging(config.log_level)
-    uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=True)
+    # no per-message deflate: compressing each stream message once per client costs the server far more
+    # CPU than it saves on the wire (a proxy in front can compress for remote clients)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,  # every call is already in the audit log and the request metrics
+        ws_per_message_deflate=False,
+    )
