@@ -15,6 +15,7 @@ from marketintel import __version__
 from marketintel.api import observability, problems, stream
 from marketintel.api.responses import FastJSON
 from marketintel.api.security import Gate
+from marketintel.api.snapshots import Snapshots
 from marketintel.audit.writer import AuditWriter
 from marketintel.auth import api as auth_api
 from marketintel.auth.service import Authenticator
@@ -30,6 +31,9 @@ from marketintel.store import api as store_api
 from marketintel.store.service import open_timeseries
 
 API_PREFIX = "/api/v1"
+# Every /api/v1 route passes the gate (401, 403, 429) and may name a parameter at fault (422) or find
+# nothing (404); all answered as problem+json, and documented so.
+API_PROBLEMS = problems.responses(401, 403, 404, 422, 429)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -45,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
         state.gate = Gate(settings, Authenticator(state.sessions, settings), entitlements, state.limiter)
         state.audit = AuditWriter(state.sessions)
         state.bus = open_bus(settings.bus_url)
-        state.fanout = stream.Fanout(state.bus, entitlements)
+        state.snapshots = Snapshots()
+        state.fanout = stream.Fanout(state.bus, entitlements, on_event=state.snapshots.market_changed)
         state.fanout.start()
         try:
             yield
@@ -77,5 +82,5 @@ def create_app(settings: Settings) -> FastAPI:
         entitlements_api.router,
         stream.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=API_PROBLEMS)
     return app

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +84,11 @@ def _rows(market: str, table: pa.Table) -> list[dict[str, Any]]:
 class Fanout:
     """Bus → connections, for one process."""
 
-    def __init__(self, bus: Bus, entitlements: Entitlements) -> None:
+    def __init__(
+        self, bus: Bus, entitlements: Entitlements, on_event: Callable[[str, str], None] | None = None
+    ) -> None:
         self.bus = bus
+        self.on_event = on_event  # told of every (market, run) with new data: snapshots drop theirs
         self.entitlements = entitlements
         self.connections: set[Connection] = set()
         self.delivered = 0
@@ -133,6 +137,8 @@ class Fanout:
     def publish(self, subject: str, table: pa.Table) -> None:
         """Hand the rows of one (market, run) event to every connection that wants and may see them."""
         _, market, run = subject.split(".", 2)
+        if self.on_event is not None:
+            self.on_event(market, run)
         targets = [c for c in self.connections if not c.dropped and c.wants(market, run)]
         if not targets:
             return

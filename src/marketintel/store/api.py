@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from marketintel.api.params import aware, check_run, instrument_id, split_instrument, window
 from marketintel.api.problems import Problem
-from marketintel.api.responses import FastJSON, iso_z, table_response
+from marketintel.api.responses import ARROW_STREAM, FastJSON, iso_z, table_response
 from marketintel.api.security import Access, entitled
 from marketintel.catalog.markets import MARKETS
 from marketintel.store.service import TimeSeriesStore
@@ -28,6 +28,7 @@ FundamentalsAccess = Annotated[Access, Depends(entitled("fundamentals"))]
 RAW_LIMIT = dt.timedelta(days=31)
 RESAMPLED_LIMIT = {"1h": dt.timedelta(days=400), "1d": dt.timedelta(days=366 * 20)}
 MAX_INSTRUMENTS = 50
+MAX_OFFSET = 1_000_000  # far past the catalog's end; beyond int64 Arrow cannot slice at all
 VALUES = ("lmp", "energy", "congestion", "loss")
 
 
@@ -54,7 +55,7 @@ def list_instruments(
     ] = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the location id or name")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
     """Instruments of the markets the caller is entitled to, filtered, in pages."""
     if market is not None:
@@ -117,7 +118,11 @@ def _known_locations(store: TimeSeriesStore, market: str, locations: list[str]) 
         )
 
 
-@router.get("/prices/ticks", response_class=FastJSON)
+@router.get(
+    "/prices/ticks",
+    response_class=FastJSON,
+    responses={200: {"content": {"text/csv": {}, ARROW_STREAM: {}}}},
+)
 def price_ticks(
     request: Request,
     access: PricesAccess,
