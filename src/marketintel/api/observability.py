@@ -136,7 +136,11 @@ def _check(name: str, probe: Callable[[], object]) -> tuple[str, dict[str, str]]
     return name, {"status": "ok"}
 
 
-@router.get("/readyz", response_class=FastJSON)
+@router.get(
+    "/readyz",
+    response_class=FastJSON,
+    responses={503: {"description": "Not ready: `checks` names the dependency that is down"}},
+)
 def readyz(request: Request) -> Any:
     """Readiness: the store, the metadata store and the bus subscription all answer."""
     state = request.app.state

@@ -8,6 +8,8 @@ from marketintel.api.problems import Problem
 from marketintel.catalog.markets import MARKETS
 
 INSTRUMENT_SEPARATOR = ":"
+# Text that the metadata store keeps or looks up: PostgreSQL text cannot hold a NUL character.
+NO_NUL = r"^[^\x00]*$"
 
 
 def aware(name: str, value: dt.datetime | None) -> dt.datetime | None:
@@ -24,7 +26,14 @@ def utc_instant(name: str, value: dt.datetime) -> dt.datetime:
             "give an offset or Z, e.g. 2026-01-01T05:00:00Z",
             kind="invalid-parameter",
         )
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC, 9999-12-31T23:00-05:00 after 9999
+        raise Problem(
+            422,
+            f"query parameter '{name}' ({value.isoformat()}) is outside years 1 to 9999 in UTC",
+            kind="invalid-parameter",
+        ) from None
 
 
 def window(

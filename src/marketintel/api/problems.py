@@ -20,6 +20,28 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://254carbon.com/problems/"
 
+# What the OpenAPI promises for every problem body (extensions such as `errors` or `market` come on top).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+WHY = {
+    400: "The request body cannot be read (not UTF-8 JSON)",
+    401: "No credentials, or credentials that are not (or no longer) valid",
+    403: "Not entitled to this market, product or channel, or not allowed to do this",
+    404: "No such instrument, series, curve, key or route",
+    422: "A parameter is invalid; `detail` and `errors` name it",
+    429: "Over the tenant's request budget; `Retry-After` says when to come back",
+}
+
 
 class Problem(Exception):
     """An error to answer with; `kind` names it in the type URI (e.g. 'not-entitled')."""
@@ -61,11 +83,21 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` entries of problems an endpoint may answer with."""
+    return {
+        status: {"description": WHY[status], "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }
+
+
 def _where(location: tuple[Any, ...]) -> str:
     """'query parameter start', 'body field tenant', from a validation error's location."""
     if not location:
         return "request"
     kind, *path = location
+    if kind == "body" and not path:
+        return "request body"
     name = ".".join(str(p) for p in path) or "value"
     return {
         "query": "query parameter",

@@ -10,17 +10,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 Format = Literal["json", "csv", "arrow", "parquet"]
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 
 
-class FastJSON(Response):
-    """orjson: datetimes as ISO-8601, numpy arrays natively; several times faster than the stdlib."""
-
-    media_type = "application/json"
+class FastJSON(JSONResponse):
+    """orjson: datetimes as ISO-8601, numpy arrays natively; several times faster than the stdlib.
+    A JSONResponse, so the OpenAPI documents its bodies as JSON (not as a string)."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z)

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from marketintel.api import problems
+from marketintel.api.params import NO_NUL
 from marketintel.api.problems import Problem
 from marketintel.api.responses import FastJSON
 from marketintel.api.security import gate_of, signed_in
@@ -22,16 +24,16 @@ Caller = Annotated[Principal, Depends(signed_in())]
 
 
 class SignIn(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1000)
 
 
 class NewApiKey(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     role: Literal["admin", "analyst", "viewer"] = "viewer"
 
 
-@router.post("/auth/session")
+@router.post("/auth/session", responses=problems.responses(400))
 def create_session(request: Request, body: SignIn) -> Response:
     """Sign in to the web hub: sets the session cookie (the hub channel)."""
     gate = gate_of(request)
@@ -129,7 +131,7 @@ def my_api_keys(request: Request, caller: Caller) -> Response:
         return FastJSON({"items": [_key_view(r) for r in list_api_keys(session, caller.tenant)]})
 
 
-@router.post("/apikeys", status_code=201)
+@router.post("/apikeys", status_code=201, responses=problems.responses(400))
 def new_api_key(request: Request, body: NewApiKey, caller: Caller) -> Response:
     """Create a key for the caller's tenant; the secret is in this response and nowhere else, ever."""
     _api_channel(request, caller)
@@ -139,7 +141,10 @@ def new_api_key(request: Request, body: NewApiKey, caller: Caller) -> Response:
         raise Problem(403, "only an admin can create an admin key", kind="forbidden")
     email = None if caller.subject.startswith("apikey:") else caller.subject
     with request.app.state.sessions() as session:
-        key, secret = create_api_key(session, caller.tenant, body.name, body.role, user_email=email)
+        try:
+            key, secret = create_api_key(session, caller.tenant, body.name, body.role, user_email=email)
+        except ValueError as refused:  # e.g. a name that is only whitespace
+            raise Problem(422, str(refused), kind="invalid-parameter") from None
         session.commit()
         prefix = key.prefix
     return FastJSON(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator, BaseModel, Field
 
+from marketintel.api import problems
+from marketintel.api.params import NO_NUL
 from marketintel.api.problems import Problem
 from marketintel.api.responses import FastJSON
 from marketintel.api.security import admin, gate_of
@@ -18,11 +20,15 @@ router = APIRouter(tags=["admin"])
 Admin = Annotated[Principal, Depends(admin())]
 
 
+# Each named once: a repeat would otherwise be granted twice in one transaction (a unique-key violation).
+Names = Annotated[list[str], AfterValidator(lambda names: list(dict.fromkeys(names)))]
+
+
 class GrantRequest(BaseModel):
-    tenant: str = Field(min_length=1, max_length=64)
-    markets: list[str] = Field(min_length=1)
-    products: list[str] = Field(default=list(PRODUCTS), min_length=1)
-    channels: list[str] = Field(default=list(CHANNELS), min_length=1)
+    tenant: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    markets: Names = Field(min_length=1)
+    products: Names = Field(default=list(PRODUCTS), min_length=1)
+    channels: Names = Field(default=list(CHANNELS), min_length=1)
 
 
 def _sessions(request: Request) -> Any:
@@ -30,7 +36,11 @@ def _sessions(request: Request) -> Any:
 
 
 @router.get("/admin/entitlements", response_class=FastJSON)
-def list_entitlements(request: Request, caller: Admin, tenant: str | None = None) -> Any:
+def list_entitlements(
+    request: Request,
+    caller: Admin,
+    tenant: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+) -> Any:
     with _sessions(request)() as session:
         return FastJSON({"items": [g.__dict__ for g in service.list_grants(session, tenant)]})
 
@@ -51,13 +61,13 @@ def _change(request: Request, body: GrantRequest, caller: Principal, granting: b
     return FastJSON({"granted" if granting else "revoked": n})
 
 
-@router.post("/admin/entitlements", response_class=FastJSON)
+@router.post("/admin/entitlements", response_class=FastJSON, responses=problems.responses(400))
 def grant(request: Request, body: GrantRequest, caller: Admin) -> Any:
     """Grant every combination of the markets, products and channels to a tenant."""
     return _change(request, body, caller, granting=True)
 
 
-@router.post("/admin/entitlements/revoke", response_class=FastJSON)
+@router.post("/admin/entitlements/revoke", response_class=FastJSON, responses=problems.responses(400))
 def revoke(request: Request, body: GrantRequest, caller: Admin) -> Any:
     """Revoke every combination of the markets, products and channels from a tenant."""
     return _change(request, body, caller, granting=False)

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
 
 from marketintel.api.params import aware, check_run, split_instrument, window
-from marketintel.api.responses import table_response
+from marketintel.api.responses import PARQUET, table_response
 from marketintel.api.security import Access, entitled
 from marketintel.store.api import store_of
 
@@ -21,7 +22,8 @@ DOWNLOAD_LIMIT = dt.timedelta(days=366)
 
 @router.get(
     "/downloads/prices",
-    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+    response_class=Response,  # a file, never JSON
+    responses={200: {"content": {"text/csv": {}, PARQUET: {}}}},
 )
 def download_prices(
     request: Request,
