@@ -73,6 +73,10 @@ def test_latest_prices_follow_new_data_announced_on_the_bus(
         return next(i["interval_start"] for i in items if i["location"] == HUBS["MISO"])
 
     before = hub_latest()
+    snapshots = client.app.state.snapshots  # type: ignore[attr-defined]
+    hits = snapshots.hits
+    assert hub_latest() == before
+    assert snapshots.hits > hits  # served from the snapshot, not the store
     start = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
     newer = interval("MISO", 55)
     newer = newer.set_column(3, "interval_start", pa.array([start], newer.schema.field(3).type))

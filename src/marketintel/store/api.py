@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
 
 from marketintel.api.params import aware, check_run, instrument_id, split_instrument, window
 from marketintel.api.problems import Problem
@@ -35,6 +36,14 @@ VALUES = ("lmp", "energy", "congestion", "loss")
 def store_of(request: Request) -> TimeSeriesStore:
     store: TimeSeriesStore = request.app.state.store
     return store
+
+
+def catalog(request: Request, market: str | None = None) -> pa.Table:
+    """The instrument catalog (of one market), from the shared snapshot."""
+    table: pa.Table = request.app.state.snapshots.get(("instruments",), store_of(request).instruments)
+    if market is None:
+        return table
+    return table.filter(pc.equal(table.column("market"), market))
 
 
 def _instrument_rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -67,7 +76,7 @@ def list_instruments(
         markets = [market]
     else:
         markets = sorted(access.markets())
-    table = store_of(request).instruments()
+    table = catalog(request)
     keep = pc.is_in(table.column("market"), pa.array(markets, pa.string()))
     if type is not None:
         keep = pc.and_(keep, pc.equal(table.column("location_type"), type))
@@ -99,17 +108,17 @@ def get_instrument(
 ) -> Any:
     market, location = split_instrument(instrument, "path parameter 'instrument'")
     access.require(market)
-    table = store_of(request).instruments(market)
+    table = catalog(request, market)
     found = table.filter(pc.equal(table.column("location"), location))
     if not found.num_rows:
         raise Problem(404, f"no instrument {instrument!r} in {market}", kind="not-found")
     return _instrument_rows(found)[0]
 
 
-def _known_locations(store: TimeSeriesStore, market: str, locations: list[str]) -> None:
-    table = store.instruments(market)
-    known = set(table.column("location").to_pylist())
-    missing = [loc for loc in locations if loc not in known]
+def _known_locations(request: Request, market: str, locations: list[str]) -> None:
+    table = catalog(request, market)
+    known = pc.is_in(pa.array(locations, pa.string()), table.column("location")).to_pylist()
+    missing = [loc for loc, found in zip(locations, known, strict=True) if not found]
     if missing:
         raise Problem(
             404,
@@ -155,7 +164,7 @@ def price_ticks(
     tables = []
     for market, locations in by_market.items():
         check_run(market, run)
-        _known_locations(store, market, locations)
+        _known_locations(request, market, locations)
         if resample:
             freq = "hour" if resample == "1h" else "day"
             tables.append(
@@ -215,20 +224,35 @@ def latest_prices(
         raise Problem(422, f"query parameter 'market': unknown market {market!r}", kind="invalid-parameter")
     access.require(market)
     check_run(market, run)
-    store = store_of(request)
+    known = aware("as_of", as_of)
+
+    def body() -> bytes:
+        items = _latest_items(request, market, run, type, known)
+        return bytes(FastJSON({"market": market, "run": run, "items": items}).body)
+
+    if known is not None:  # what was known at a past moment: never cached
+        return Response(body(), media_type="application/json")
+    # every client asks for the same snapshot; it is dropped when the bus reports new data for it
+    cached = request.app.state.snapshots.get(("latest", market, run, type), body)
+    return Response(cached, media_type="application/json")
+
+
+def _latest_items(
+    request: Request, market: str, run: str, type: str | None, as_of: dt.datetime | None
+) -> list[dict[str, Any]]:
     locations = None
     if type is not None:
-        table = store.instruments(market)
+        table = catalog(request, market)
         locations = table.filter(pc.equal(table.column("location_type"), type)).column("location").to_pylist()
         if not locations:
-            return FastJSON({"market": market, "run": run, "items": []})
-    latest = store.latest_prices(market=market, run=run, as_of=aware("as_of", as_of), locations=locations)
+            return []
+    latest = store_of(request).latest_prices(market=market, run=run, as_of=as_of, locations=locations)
     items = latest.select(
         ["location", "interval_start", "interval_minutes", *VALUES, "knowledge_time"]
     ).to_pylist()
     for item in items:
         item["instrument"] = instrument_id(market, item["location"])
-    return FastJSON({"market": market, "run": run, "items": items})
+    return items
 
 
 @router.get("/fundamentals", response_class=FastJSON)
