@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from marketintel import __version__
 from marketintel.api import observability, problems, stream
 from marketintel.api.responses import FastJSON
-from marketintel.api.security import Gate
+from marketintel.api.security import Credentials, Gate
 from marketintel.api.snapshots import Snapshots
 from marketintel.audit.writer import AuditWriter
 from marketintel.auth import api as auth_api
@@ -82,5 +82,6 @@ def create_app(settings: Settings) -> FastAPI:
         entitlements_api.router,
         stream.router,
     ):
-        app.include_router(router, prefix=API_PREFIX, responses=API_PROBLEMS)
+        # the credential schemes, declared for /docs' Authorize button (the gate reads the headers itself)
+        app.include_router(router, prefix=API_PREFIX, responses=API_PROBLEMS, dependencies=Credentials)
     return app
