@@ -1,22 +1,21 @@
 """`marketintel audit verify | archive | tail`: check the hash chain, move old records to the object
 store, show the newest records."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import DBAPIError
 
-from marketintel.audit import service as audit
-from marketintel.audit.models import AuditChainBroken
 from marketintel.cli.context import console, fail, settings
-from marketintel.metadata import service as metadata
-from marketintel.metadata.models import utcnow
-from marketintel.objects.service import ObjectStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 
@@ -32,6 +31,12 @@ def verify(
     ),
 ) -> None:
     """Walk the audit chain and check every hash and link; exits 1 naming the first bad record."""
+    from sqlalchemy.exc import DBAPIError
+
+    from marketintel.audit import service as audit
+    from marketintel.metadata import service as metadata
+    from marketintel.objects.service import ObjectStore
+
     config = settings()
     engine = metadata.engine_for(config.metadata_url)
     try:
@@ -58,6 +63,12 @@ def archive(
     ),
 ) -> None:
     """Move audit records older than the hot window to the object store, one segment per batch."""
+    from marketintel.audit import service as audit
+    from marketintel.audit.models import AuditChainBroken
+    from marketintel.metadata import service as metadata
+    from marketintel.metadata.models import utcnow
+    from marketintel.objects.service import ObjectStore
+
     config = settings()
     days = config.audit_hot_days if older_than_days is None else older_than_days
     cutoff = utcnow() - dt.timedelta(days=days)
@@ -84,6 +95,11 @@ def archive(
 @app.command("tail")
 def tail(n: int = typer.Option(20, "-n", "--lines", min=1, help="how many of the newest records")) -> None:
     """Show the newest audit records."""
+    from sqlalchemy.exc import DBAPIError
+
+    from marketintel.audit import service as audit
+    from marketintel.metadata import service as metadata
+
     config = settings()
     engine = metadata.engine_for(config.metadata_url)
     try:

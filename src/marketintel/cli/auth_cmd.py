@@ -4,6 +4,7 @@ Secrets (tokens, API keys) go to stdout alone on their line, so `$(marketintel t
 everything else about them goes to stderr.
 """
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
@@ -11,20 +12,19 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from marketintel.auth.accounts import find_user, list_tenants, list_users, set_active, set_password
-from marketintel.auth.apikeys import create_api_key, list_api_keys, revoke_api_key
-from marketintel.auth.keys import list_signing_keys, rotate
-from marketintel.auth.tokens import issue_token
 from marketintel.cli.context import console, errors, fail, instant, settings
 from marketintel.config import Settings
-from marketintel.metadata import service as metadata
-from marketintel.metadata.models import SigningKey, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from marketintel.metadata.models import SigningKey
 
 tenants = typer.Typer(help="Tenants: the platform's customers.", no_args_is_help=True)
 users = typer.Typer(help="Users of a tenant.", no_args_is_help=True)
@@ -40,6 +40,10 @@ def _first_line(exc: SQLAlchemyError) -> str:
 def _store() -> Iterator[tuple[Session, Settings]]:
     """A session on the migrated metadata store, committed if the command succeeds; a service ValueError
     or a database error becomes one line on stderr and exit code 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from marketintel.metadata import service as metadata
+
     config = settings()
     try:
         metadata.upgrade(config.metadata_url)
@@ -71,6 +75,8 @@ def create_tenant(
     name: str = typer.Option(..., "--name", help="display name"),
 ) -> None:
     """Add a tenant."""
+    from marketintel.metadata import service as metadata
+
     with _store() as (session, _):
         metadata.create_tenant(session, slug, name)
     console.print(f"tenant [bold]{slug}[/bold] created")
@@ -79,6 +85,8 @@ def create_tenant(
 @tenants.command("list")
 def show_tenants() -> None:
     """List tenants."""
+    from marketintel.auth.accounts import list_tenants
+
     with _store() as (session, _):
         table = Table("slug", "name", "created (UTC)")
         for tenant in list_tenants(session):
@@ -111,6 +119,9 @@ def create_user(
     password_env: str = typer.Option("", "--password-env", help="read the password from this variable"),
 ) -> None:
     """Add a user; with a password they can sign in to the web hub (without, only tokens from an admin)."""
+    from marketintel.auth.accounts import set_password
+    from marketintel.metadata import service as metadata
+
     password = _password(password_stdin, password_env)
     with _store() as (session, _):
         user = metadata.create_user(session, tenant, email, role, display_name or None)
@@ -122,6 +133,8 @@ def create_user(
 @users.command("list")
 def show_users(tenant: str = typer.Option("", "--tenant", help="only this tenant")) -> None:
     """List users."""
+    from marketintel.auth.accounts import list_users
+
     with _store() as (session, _):
         table = Table("email", "tenant", "role", "active", "password", "created (UTC)")
         for user, slug in list_users(session, tenant or None):
@@ -140,6 +153,8 @@ def show_users(tenant: str = typer.Option("", "--tenant", help="only this tenant
 @users.command("deactivate")
 def deactivate_user(email: str = typer.Argument(...)) -> None:
     """Refuse a user's tokens, sessions and API keys from now on (within seconds on running servers)."""
+    from marketintel.auth.accounts import set_active
+
     with _store() as (session, _):
         set_active(session, email, False)
     console.print(f"user {email} deactivated")
@@ -148,6 +163,8 @@ def deactivate_user(email: str = typer.Argument(...)) -> None:
 @users.command("activate")
 def activate_user(email: str = typer.Argument(...)) -> None:
     """Reactivate a deactivated user."""
+    from marketintel.auth.accounts import set_active
+
     with _store() as (session, _):
         set_active(session, email, True)
     console.print(f"user {email} activated")
@@ -161,6 +178,9 @@ def token(
     ttl_minutes: int = typer.Option(0, "--ttl-minutes", min=0, help="lifetime (default: the configured one)"),
 ) -> None:
     """Print a bearer token for a user (channel "api"): `Authorization: Bearer <token>`."""
+    from marketintel.auth.accounts import find_user
+    from marketintel.auth.tokens import issue_token
+
     with _store() as (session, config):
         user = find_user(session, email)
         if user is None:
@@ -186,6 +206,8 @@ def rotate_keys(
     algorithm: str = typer.Option("ES256", "--algorithm", help="ES256 or RS256"),
 ) -> None:
     """Sign with a new key from now on; tokens of the old key stay valid during the overlap."""
+    from marketintel.auth.keys import rotate
+
     with _store() as (session, config):
         minutes = config.token_ttl_minutes if overlap_minutes < 0 else overlap_minutes
         new = rotate(session, dt.timedelta(minutes=minutes), algorithm)
@@ -197,6 +219,9 @@ def rotate_keys(
 @keys.command("list")
 def show_keys() -> None:
     """List signing keys, newest first."""
+    from marketintel.auth.keys import list_signing_keys
+    from marketintel.metadata.models import utcnow
+
     now = utcnow()
     with _store() as (session, _):
         table = Table("kid", "algorithm", "created (UTC)", "status")
@@ -217,6 +242,8 @@ def create_key(
     expires: str = typer.Option("", "--expires", help="expiry, ISO-8601 (UTC by default); none by default"),
 ) -> None:
     """Create an API key and print its secret, once."""
+    from marketintel.auth.apikeys import create_api_key
+
     expires_at = instant("--expires", expires) if expires else None
     with _store() as (session, _):
         key, secret = create_api_key(session, tenant, name, role, user or None, expires_at)
@@ -230,6 +257,9 @@ def create_key(
 @apikeys.command("list")
 def show_keys_of_machines(tenant: str = typer.Option("", "--tenant", help="only this tenant")) -> None:
     """List API keys (never their secrets)."""
+    from marketintel.auth.apikeys import list_api_keys
+    from marketintel.metadata.models import utcnow
+
     now = utcnow()
     with _store() as (session, _):
         table = Table("prefix", "name", "tenant", "role", "user", "created", "expires", "last used", "status")
@@ -257,6 +287,8 @@ def show_keys_of_machines(tenant: str = typer.Option("", "--tenant", help="only 
 @apikeys.command("revoke")
 def revoke_key(prefix: str = typer.Argument(..., help="the key's prefix (see `apikeys list`)")) -> None:
     """Revoke an API key (refused within seconds by running servers)."""
+    from marketintel.auth.apikeys import revoke_api_key
+
     with _store() as (session, _):
         key = revoke_api_key(session, prefix)
     console.print(

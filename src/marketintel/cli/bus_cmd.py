@@ -1,23 +1,28 @@
 """`marketintel bus drain | tail`: re-publish what the outbox holds; watch events as they arrive."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import typer
 
-from marketintel.bus.models import ARROW, PRICES_SUBJECTS, BusError, Received, decode_prices
-from marketintel.bus.nats import NatsBus
-from marketintel.bus.service import drain_outbox, open_bus, prune_outbox
-from marketintel.cli.context import console, errors, fail, settings
+from marketintel.cli.context import console, errors, fail, help_filled_in, settings
 from marketintel.config import ConfigError, mask
-from marketintel.metadata import service as metadata
+
+if TYPE_CHECKING:
+    from marketintel.bus.models import Received
+    from marketintel.bus.nats import NatsBus
 
 app = typer.Typer(help="The streaming bus (MARKETINTEL_BUS_URL).", no_args_is_help=True)
 
 
 def _shared_bus(url: str) -> NatsBus:
     """The configured bus, which must be one other processes share: memory:// lives and dies with us."""
+    from marketintel.bus.nats import NatsBus
+    from marketintel.bus.service import open_bus
+
     try:
         bus = open_bus(url)
     except ConfigError as exc:
@@ -38,6 +43,9 @@ def drain(
     ),
 ) -> None:
     """Publish the events still pending in the outbox (after the bus was down); exits 1 if some remain."""
+    from marketintel.bus.service import drain_outbox, prune_outbox
+    from marketintel.metadata import service as metadata
+
     config = settings()
     bus = _shared_bus(config.bus_url)
     try:
@@ -60,6 +68,8 @@ def drain(
 
 
 def _line(received: Received) -> str:
+    from marketintel.bus.models import ARROW, decode_prices
+
     event = received.event
     kind = "arrow" if event.content_type == ARROW else event.content_type
     head = f"{event.subject}  {kind} v{event.schema_version}  id {(event.message_id or '-')[:12]}"
@@ -78,18 +88,29 @@ def _line(received: Received) -> str:
     return f"{head}  {rows.num_rows:,} rows  {locations} location(s)  {span}"
 
 
-@app.command("tail")
+def _every_price_subject() -> dict[str, dict[str, object]]:
+    """--help shows the default subject, which lives in the bus models (they import pyarrow)."""
+    from marketintel.bus.models import PRICES_SUBJECTS
+
+    return {"subject": {"default": PRICES_SUBJECTS}}
+
+
+@app.command("tail", cls=help_filled_in(_every_price_subject))
 def tail(
-    subject: str = typer.Argument(PRICES_SUBJECTS, help="subject or pattern: prices.MISO.DA, prices.*.RT5"),
+    subject: str | None = typer.Argument(None, help="subject or pattern: prices.MISO.DA, prices.*.RT5"),
     count: int = typer.Option(0, "--count", help="stop after this many events (0: never)"),
     from_start: bool = typer.Option(False, "--all", help="start from the oldest event the stream holds"),
     idle: float = typer.Option(0.0, "--timeout", help="stop after this many seconds without an event"),
 ) -> None:
     """Print events as they arrive on the bus (new ones only, unless --all)."""
+    from marketintel.bus.models import PRICES_SUBJECTS, BusError
+
     bus = _shared_bus(settings().bus_url)
     try:
         try:
-            subscription = bus.subscribe(subject, deliver_new=not from_start)
+            subscription = bus.subscribe(
+                PRICES_SUBJECTS if subject is None else subject, deliver_new=not from_start
+            )
         except (BusError, ValueError) as exc:
             raise fail(str(exc)) from None
         seen = 0

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from marketintel.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from typer._click import HelpFormatter
 
 console = Console()
 errors = Console(stderr=True)
@@ -33,3 +39,18 @@ def instant(option: str, text: str) -> dt.datetime:
     except ValueError:
         raise fail(f"{option}: {text!r} is not an ISO-8601 date or time", 2) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def help_filled_in(shown: Callable[[], dict[str, dict[str, object]]]) -> type[TyperCommand]:
+    """A command class that sets some of its parameters' attributes ({parameter: {"help": …}}) only when its
+    --help is shown: for text naming constants that live in modules too heavy to import at start."""
+
+    class Command(TyperCommand):
+        def format_help(self, ctx: typer.Context, formatter: HelpFormatter) -> None:
+            attributes = shown()
+            for param in self.params:
+                for name, value in attributes.get(param.name or "", {}).items():
+                    setattr(param, name, value)
+            super().format_help(ctx, formatter)
+
+    return Command

@@ -1,27 +1,21 @@
 """`marketintel curves build|lineage|runs`: forward curves from contract quotes, their runs and lineage."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import csv
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, fail, settings
-from marketintel.curves import calendar
-from marketintel.curves.models import CurveBuild, CurvePoint, QuoteError
-from marketintel.curves.quotes import read_quotes_file
-from marketintel.curves.runs import lineage, save_run
-from marketintel.curves.service import build_curve, nodal_points
-from marketintel.curves.sources import day_ahead_history, demo_hubs, history_shape, nodal_basis, store_quotes
-from marketintel.metadata.models import CurveRun
-from marketintel.metadata.service import engine_for, session_factory, upgrade
-from marketintel.store.service import open_timeseries
+
+if TYPE_CHECKING:
+    from marketintel.curves.models import CurveBuild, CurvePoint
 
 app = typer.Typer(help="Forward curves: build, lineage, runs.", no_args_is_help=True)
 
@@ -35,6 +29,8 @@ def _date(option: str, text: str) -> dt.date:
 
 def write_csv(build: CurveBuild, path: Path) -> int:
     """delivery_start, delivery_end in market-local ISO-8601 (with offset), the UTC start, product, value."""
+    from marketintel.curves import calendar
+
     zone = ZoneInfo(calendar.forward_clock(build.market))
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
@@ -93,6 +89,10 @@ def build(
     demo: bool = typer.Option(False, "--demo", help="build every demo hub from the store's forward quotes"),
 ) -> None:
     """Build a max-smoothness forward curve to Dec 2050 from contract quotes."""
+    from marketintel.curves.models import QuoteError
+    from marketintel.curves.quotes import read_quotes_file
+    from marketintel.curves.service import build_curve
+
     if granularity not in ("month", "day"):
         raise fail(f"--granularity: {granularity!r} is not month or day", 2)
     if demo:
@@ -114,6 +114,10 @@ def build(
 
 
 def _save(builds: list[CurveBuild], nodes: list[dict[str, list[CurvePoint]]] | None = None) -> None:
+    from marketintel.curves.runs import save_run
+    from marketintel.metadata.service import engine_for, session_factory, upgrade
+    from marketintel.store.service import open_timeseries
+
     config = settings()
     upgrade(config.metadata_url)
     engine = engine_for(config.metadata_url)
@@ -137,6 +141,20 @@ def _save(builds: list[CurveBuild], nodes: list[dict[str, list[CurvePoint]]] | N
 
 def build_demo(granularity: str = "month") -> None:
     """Every demo hub's curve from its latest trade date's quotes in the store; returns the run ids."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from marketintel.curves.service import build_curve, nodal_points
+    from marketintel.curves.sources import (
+        day_ahead_history,
+        demo_hubs,
+        history_shape,
+        nodal_basis,
+        store_quotes,
+    )
+    from marketintel.metadata.service import upgrade
+    from marketintel.store.service import open_timeseries
+
     config = settings()
     upgrade(config.metadata_url)
     store = open_timeseries(config.timeseries_url)
@@ -190,6 +208,10 @@ def lineage_cmd(
     product: str = typer.Option("ATC", help="ATC | PEAK | OFFPEAK"),
 ) -> None:
     """The contracts (and their raw sources) that determined one point of a curve run."""
+    from marketintel.curves.runs import lineage
+    from marketintel.metadata.models import CurveRun
+    from marketintel.metadata.service import engine_for, session_factory
+
     month = _date("--point", f"{point}-01")
     config = settings()
     engine = engine_for(config.metadata_url)
@@ -231,6 +253,9 @@ def lineage_cmd(
 @app.command("runs")
 def runs(market: str | None = typer.Option(None)) -> None:
     """Curve runs, newest first."""
+    from marketintel.metadata.models import CurveRun
+    from marketintel.metadata.service import engine_for, session_factory, upgrade
+
     config = settings()
     upgrade(config.metadata_url)
     engine = engine_for(config.metadata_url)

@@ -1,5 +1,6 @@
 """`marketintel demo`: everything a first look needs — migrate, simulate once, summarise, serve."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
@@ -12,11 +13,6 @@ from marketintel.cli.context import console, settings
 from marketintel.cli.curves_cmd import build_demo
 from marketintel.cli.serve_cmd import run_server
 from marketintel.cli.simulate_cmd import DEFAULT_MARKETS, parse_markets, print_summary, run_simulation
-from marketintel.entitlements.demo import load_credentials, save_credentials, seed_demo_accounts
-from marketintel.metadata import service as metadata
-from marketintel.simulate.models import SimulationSpec
-from marketintel.store.models import PRICES
-from marketintel.store.service import open_timeseries
 
 
 def demo(
@@ -27,6 +23,11 @@ def demo(
     serve: bool = typer.Option(True, help="serve after loading (--no-serve to load and exit)"),
 ) -> None:
     """Load simulated markets on first start (reused afterwards) and serve the platform."""
+    from marketintel.metadata import service as metadata
+    from marketintel.simulate.models import SimulationSpec
+    from marketintel.store.models import PRICES
+    from marketintel.store.service import open_timeseries
+
     config = settings()
     console.print(f"data directory: {config.data_dir}")
     metadata.upgrade(config.metadata_url)
@@ -52,6 +53,9 @@ def demo(
 
 def show_accounts(data_dir: Path, metadata_url: str, markets: list[str], host: str, port: int) -> None:
     """Seed the pilots and the admin on first start, and print how to sign in and call the API."""
+    from marketintel.entitlements.demo import load_credentials, save_credentials, seed_demo_accounts
+    from marketintel.metadata import service as metadata
+
     engine = metadata.engine_for(metadata_url)
     try:
         with metadata.session_factory(engine)() as session:

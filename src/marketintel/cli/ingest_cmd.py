@@ -1,23 +1,19 @@
 """`marketintel ingest`: files or a window of market days into the store, through the SDK pipeline."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from marketintel.bus.service import BusPublisher, open_bus
 from marketintel.cli.context import console, fail, settings
-from marketintel.connectors.fetch import Fetcher
-from marketintel.connectors.registry import connector
-from marketintel.ingest.models import IngestReport
-from marketintel.ingest.service import Ingestor
-from marketintel.metadata import service as metadata
-from marketintel.objects.service import ObjectStore
-from marketintel.quality.service import QualityMonitor
-from marketintel.store.service import open_timeseries
+
+if TYPE_CHECKING:
+    from marketintel.ingest.models import IngestReport
 
 
 def _day(option: str, text: str) -> dt.date:
@@ -36,6 +32,15 @@ def ingest(
     requests_per_second: float = typer.Option(0.0, help="request rate limit (default: the source's own)"),
 ) -> None:
     """Ingest files (--file) or market days [--start, --end) into the store; exits 1 if any file failed."""
+    from marketintel.bus.service import BusPublisher, open_bus
+    from marketintel.connectors.fetch import Fetcher
+    from marketintel.connectors.registry import connector
+    from marketintel.ingest.service import Ingestor
+    from marketintel.metadata import service as metadata
+    from marketintel.objects.service import ObjectStore
+    from marketintel.quality.service import QualityMonitor
+    from marketintel.store.service import open_timeseries
+
     if bool(file) == bool(start or end):
         raise fail("give either --file (one or more) or --start and --end", 2)
     try:

@@ -1,5 +1,6 @@
 """The `marketintel` command: one entry point, a sub-command per job."""
 
+# every command module imports its heavy dependencies inside its commands, so importing them all here stays fast
 from __future__ import annotations
 
 import typer

@@ -1,5 +1,6 @@
 """`marketintel parse`: a source file in, canonical rows out (CSV), offline — no store needed."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import sys
@@ -9,9 +10,6 @@ import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, fail
-from marketintel.connectors.models import ParseError
-from marketintel.connectors.parse import canonical_csv, parse_payload, payload_from_file
-from marketintel.connectors.registry import connector, connectors
 
 
 def parse(
@@ -21,6 +19,10 @@ def parse(
     list_: bool = typer.Option(False, "--list", help="list the connectors and exit"),
 ) -> None:
     """Parse a source file into canonical rows, sorted by location, run, interval_start (UTC)."""
+    from marketintel.connectors.models import ParseError
+    from marketintel.connectors.parse import canonical_csv, parse_payload, payload_from_file
+    from marketintel.connectors.registry import connector, connectors
+
     if list_:
         table = Table("name", "market", "runs", "description")
         for cls in connectors().values():

@@ -1,16 +1,18 @@
 """`marketintel prices`: read prices as known now or as of any past moment."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, fail, instant, settings
-from marketintel.csvout import table_csv
-from marketintel.store.service import open_timeseries
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def prices(
@@ -24,6 +26,8 @@ def prices(
     csv: bool = typer.Option(False, "--csv", help="write CSV to stdout instead of a table"),
 ) -> None:
     """Print prices for a market and run, optionally as of a past moment or resampled."""
+    from marketintel.store.service import open_timeseries
+
     store = open_timeseries(settings().timeseries_url, create=False)
     try:
         args = {
@@ -46,6 +50,8 @@ def prices(
 
 
 def _print(table: pa.Table, csv: bool) -> None:
+    from marketintel.csvout import table_csv
+
     if csv:
         sys.stdout.buffer.write(table_csv(table))
         return

@@ -1,21 +1,20 @@
 """`marketintel quality report`: the recorded data-quality checks, and each source's freshness now."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
 from marketintel.cli.context import console, errors, fail, instant, settings
-from marketintel.config import Settings
-from marketintel.metadata import service as metadata
-from marketintel.quality.models import COMPLETENESS, FRESHNESS, STALE, CheckResult, Gates
-from marketintel.quality.service import QualityMonitor, RecordedCheck, price_sources
-from marketintel.quality.service import report as recorded_checks
-from marketintel.store.service import open_timeseries
+
+if TYPE_CHECKING:
+    from marketintel.config import Settings
+    from marketintel.quality.models import CheckResult, Gates
+    from marketintel.quality.service import RecordedCheck
 
 app = typer.Typer(help="Data quality: recorded checks, gates and freshness.", no_args_is_help=True)
 
@@ -26,8 +25,8 @@ def quality() -> None:
     # a callback keeps `report` a sub-command even while it is the only one
 
 
-DURATIONS = (FRESHNESS, STALE)
-# where each check keeps its offending rows in `details`
+# where each check keeps its offending rows in `details`; the helpers below import the check names
+# themselves: quality.models is light, but importing it runs the heavy quality/__init__.py
 EXAMPLES = {"gaps": "missing", "duplicates": "keys", "out_of_range": "rows", "spikes": "spikes"}
 
 
@@ -43,16 +42,20 @@ def _duration(seconds: float) -> str:
 
 
 def _value(check: str, value: float | None) -> str:
+    from marketintel.quality.models import COMPLETENESS, FRESHNESS, STALE
+
     if value is None:
         return "-"
     if check == COMPLETENESS:
         return f"{value:.3%}"
-    if check in DURATIONS:
+    if check in (FRESHNESS, STALE):
         return _duration(value)
     return f"{value:,.0f}"
 
 
 def _threshold(check: str, threshold: float | None) -> str:
+    from marketintel.quality.models import COMPLETENESS
+
     if threshold is None:
         return "none"
     return ("≥ " if check == COMPLETENESS else "≤ ") + _value(check, threshold)
@@ -66,6 +69,8 @@ def _status(check: str, passed: bool, gates: Gates) -> str:
 
 def _summary(check: str, details: dict[str, Any] | None) -> str:
     """The first offending rows, or the moment a freshness measure refers to."""
+    from marketintel.quality.models import COMPLETENESS, FRESHNESS, STALE
+
     details = details or {}
     if check == FRESHNESS:
         return f"newest interval ends {details.get('newest_end')}"
@@ -120,6 +125,9 @@ def _sources_now(
     config: Settings, source: str | None, failed_only: bool, gates: Gates
 ) -> list[tuple[str, str, list[CheckResult]]]:
     """Freshness and staleness of every source in the store, measured now (not recorded)."""
+    from marketintel.quality.service import QualityMonitor, price_sources
+    from marketintel.store.service import open_timeseries
+
     store = open_timeseries(config.timeseries_url, create=False)
     try:
         monitor = QualityMonitor(store, config.metadata_url, gates)
@@ -141,6 +149,12 @@ def report(
     limit: int = typer.Option(200, help="at most this many recorded checks, newest first"),
 ) -> None:
     """Print recorded quality checks and every source's freshness and staleness now."""
+    from sqlalchemy.exc import DBAPIError
+
+    from marketintel.metadata import service as metadata
+    from marketintel.quality.models import Gates
+    from marketintel.quality.service import report as recorded_checks
+
     config = settings()
     since_at = instant("--since", since) if since else None
     gates = Gates()

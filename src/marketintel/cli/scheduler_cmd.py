@@ -6,6 +6,7 @@ and `--day` pins every ingest window to one market day, so
 against the fixtures, offline.
 """
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import dataclasses
@@ -13,17 +14,17 @@ import datetime as dt
 import logging
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from marketintel.cli.context import console, fail, settings
-from marketintel.logs import configure_json_logging
-from marketintel.scheduling import jobs as job_functions
-from marketintel.scheduling.models import Job
-from marketintel.scheduling.offline import OfflineSources, serve_sources
-from marketintel.scheduling.schedule import seed_jobs
-from marketintel.scheduling.service import JobResult, Scheduler
+
+if TYPE_CHECKING:
+    from marketintel.scheduling.models import Job
+    from marketintel.scheduling.offline import OfflineSources
+    from marketintel.scheduling.service import JobResult
 
 log = logging.getLogger("marketintel.scheduler")
 
@@ -55,6 +56,12 @@ def scheduler(
     grace: float = typer.Option(300.0, help="seconds running jobs get to finish after SIGINT/SIGTERM"),
 ) -> None:
     """Run the seed schedule: MISO RT every 5 min, MISO DA and CAISO hourly, the curve build daily."""
+    from marketintel.logs import configure_json_logging
+    from marketintel.scheduling import jobs as job_functions
+    from marketintel.scheduling.offline import serve_sources
+    from marketintel.scheduling.schedule import seed_jobs
+    from marketintel.scheduling.service import Scheduler
+
     try:
         selected = seed_jobs([n.strip() for n in jobs.split(",") if n.strip()] if jobs else None)
     except KeyError as exc:

@@ -1,5 +1,6 @@
 """`marketintel serve`: the HTTP server."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import typer

@@ -1,25 +1,27 @@
 """`marketintel simulate` and `marketintel summary`: make realistic markets, and see what the store holds."""
 
+# heavy modules are imported inside the commands, so `marketintel --help` and every other command start fast
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from marketintel.catalog.markets import MARKETS
 from marketintel.cli.context import console, fail, settings
-from marketintel.metadata import service as metadata
-from marketintel.simulate.loader import LoadReport, load_simulation
-from marketintel.simulate.models import SimBatch, SimulationSpec
-from marketintel.simulate.service import estimate_rows
-from marketintel.store.service import StoreSummary, TimeSeriesStore, open_timeseries
+
+if TYPE_CHECKING:
+    from marketintel.simulate.loader import LoadReport
+    from marketintel.simulate.models import SimBatch, SimulationSpec
+    from marketintel.store.service import StoreSummary, TimeSeriesStore
 
 DEFAULT_MARKETS = "MISO,CAISO,PJM,ERCOT,NYISO,ISONE,SPP"
 
 
 def parse_markets(text: str) -> tuple[str, ...]:
+    from marketintel.catalog.markets import MARKETS
+
     codes = tuple(code.strip().upper() for code in text.split(",") if code.strip())
     unknown = [c for c in codes if c not in MARKETS]
     if unknown:
@@ -35,6 +37,10 @@ def simulate(
     nodes: int = typer.Option(200, min=20, help="locations per market (hubs, zones and nodes)"),
 ) -> None:
     """Simulate DA and RT prices, fundamentals and forward quotes, and load them into the store."""
+    from marketintel.metadata import service as metadata
+    from marketintel.simulate.models import SimulationSpec
+    from marketintel.store.service import open_timeseries
+
     config = settings()
     first_day = _start_day(start, days)
     spec = SimulationSpec(
@@ -60,6 +66,11 @@ def _start_day(text: str, days: int) -> dt.date:
 
 
 def run_simulation(spec: SimulationSpec, store: TimeSeriesStore, metadata_url: str) -> LoadReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from marketintel.simulate.loader import load_simulation
+    from marketintel.simulate.service import estimate_rows
+
     end = spec.start + dt.timedelta(days=spec.days)
     console.print(
         f"simulating {len(spec.markets)} markets × {spec.nodes_per_market} locations, "
@@ -110,6 +121,8 @@ def print_summary(summary: StoreSummary) -> None:
 
 def summary() -> None:
     """Print what the store holds: markets, instruments, rows and time span."""
+    from marketintel.store.service import open_timeseries
+
     store = open_timeseries(settings().timeseries_url)
     try:
         print_summary(store.summary())
