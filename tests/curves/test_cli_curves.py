@@ -6,6 +6,8 @@ import csv
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli
 
 QUOTES = """contract,product,start,end,price
@@ -60,3 +62,26 @@ def test_stored_runs_are_recognised_and_lineage_names_the_contracts(tmp_path: Pa
     rows = [line for line in lineage.stdout.splitlines() if line.startswith("│")]  # data rows (rich)
     assert "Q3-27" in rows[0]  # the largest share of August 2027 comes from Q3
     assert "quotes.csv" in lineage.stdout
+
+
+def test_offline_hourly_curve_averages_back_to_the_monthly_curve(tmp_path: Path) -> None:
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text(QUOTES)
+    monthly, hourly = tmp_path / "monthly.csv", tmp_path / "hourly.csv"
+    assert run_cli(tmp_path / "data", *BUILD, "--quotes", str(quotes), "--out", str(monthly)).returncode == 0
+    result = run_cli(
+        tmp_path / "data", *BUILD, "--quotes", str(quotes), "--granularity", "hour", "--out", str(hourly)
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    hours = list(csv.DictReader(hourly.open()))
+    months = {
+        (r["delivery_start"][:7], r["product"]): float(r["value"]) for r in csv.DictReader(monthly.open())
+    }
+    # November 2027 (DST ends: 721 hours): each block's hours average to the month's block price
+    november = [h for h in hours if h["delivery_start"].startswith("2027-11")]
+    assert len(november) == 721
+    for block in ("PEAK", "OFFPEAK"):
+        values = [float(h["value"]) for h in november if h["block"] == block]
+        assert sum(values) / len(values) == pytest.approx(months[("2027-11", block)], abs=1e-5)
+    assert hours[0]["delivery_start"] == "2026-11-21T00:00:00-05:00"
+    assert hours[0]["delivery_start_utc"] == "2026-11-21T05:00:00Z"

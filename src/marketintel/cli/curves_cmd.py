@@ -16,6 +16,8 @@ from marketintel.cli.context import console, fail, settings
 
 if TYPE_CHECKING:
     from marketintel.curves.models import CurveBuild, CurvePoint
+    from marketintel.curves.shape import ShapeFactors
+    from marketintel.curves.smooth import SmoothSolution
 
 app = typer.Typer(help="Forward curves: build, lineage, runs.", no_args_is_help=True)
 
@@ -84,7 +86,7 @@ def build(
     location: str | None = typer.Option(None, help="the hub, e.g. INDIANA.HUB"),
     as_of: str | None = typer.Option(None, "--as-of", help="as-of (trade) date YYYY-MM-DD"),
     quotes: Path | None = typer.Option(None, help="CSV: contract, product, start, end, price[, bid, ask]"),
-    granularity: str = typer.Option("month", help="month | day"),
+    granularity: str = typer.Option("month", help="month | day | hour (hour: with --out)"),
     out: Path | None = typer.Option(None, help="write the curve as CSV here (offline: no store needed)"),
     demo: bool = typer.Option(False, "--demo", help="build every demo hub from the store's forward quotes"),
 ) -> None:
@@ -93,24 +95,94 @@ def build(
     from marketintel.curves.quotes import read_quotes_file
     from marketintel.curves.service import build_curve
 
-    if granularity not in ("month", "day"):
-        raise fail(f"--granularity: {granularity!r} is not month or day", 2)
+    if granularity not in ("month", "day", "hour"):
+        raise fail(f"--granularity: {granularity!r} is not month, day or hour", 2)
+    if granularity == "hour" and out is None:
+        raise fail("--granularity hour writes a file: give --out (stored curves are monthly or daily)", 2)
     if demo:
         build_demo(granularity)
         return
     if not (market and location and as_of and quotes):
         raise fail("give --market, --location, --as-of and --quotes (or --demo)", 2)
     try:
-        curve, _, _ = build_curve(
-            market, location, _date("--as-of", as_of), read_quotes_file(quotes), granularity=granularity
+        curve, solution, bounds = build_curve(
+            market,
+            location,
+            _date("--as-of", as_of),
+            read_quotes_file(quotes),
+            granularity="month" if granularity == "hour" else granularity,
         )
     except (QuoteError, ValueError) as exc:
         raise fail(str(exc)) from None
     _report(curve)
+    if granularity == "hour" and out is not None:
+        console.print(
+            f"wrote {write_hourly_csv(curve, solution, bounds, history_factors(market, location), out)} hours to {out}"
+        )
+        return
     if out is not None:
         console.print(f"wrote {write_csv(curve, out)} points to {out}")
         return
     _save([curve])
+
+
+def history_factors(market: str, location: str) -> ShapeFactors:
+    """The hub's hourly shape from the store's day-ahead history when there is one; flat otherwise."""
+    from marketintel.curves.shape import ShapeFactors, shape_factors
+    from marketintel.curves.sources import day_ahead_history
+    from marketintel.store.service import open_timeseries
+
+    config = settings()
+    store_file = config.data_dir / "timeseries.duckdb"
+    if config.timeseries_url.startswith("duckdb") and not store_file.exists():
+        console.print("no store here: the hourly shape is flat (load history to shape the hours)")
+        return ShapeFactors.flat()
+    store = open_timeseries(config.timeseries_url)
+    try:
+        history = day_ahead_history(store, market, [location])
+    finally:
+        store.close()
+    if not history.num_rows:
+        console.print(f"no day-ahead history of {market} {location}: the hourly shape is flat")
+        return ShapeFactors.flat()
+    console.print(f"hourly shape from {history.num_rows} day-ahead prices of {location}")
+    instants = history.column("interval_start").to_numpy().astype("datetime64[s]")
+    return shape_factors(market, instants, history.column("lmp").to_numpy())
+
+
+def write_hourly_csv(
+    build: CurveBuild, solution: SmoothSolution, bounds: list[dt.date], factors: ShapeFactors, path: Path
+) -> int:
+    """One row per delivery hour to Dec 2050: local and UTC start, its block, value (each month's ATC, PEAK
+    and OFFPEAK averages are exactly the monthly curve's)."""
+    import numpy as np
+
+    from marketintel.curves import calendar
+    from marketintel.curves.service import hourly_values
+
+    hours = calendar.hour_calendar(build.market, bounds[0], bounds[-1])
+    starts, values = hourly_values(build.market, bounds, solution, factors)
+    local = (starts + hours.utc_offset.astype("timedelta64[s]")).astype(str)
+    offsets = [
+        f"{'+' if o >= 0 else '-'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
+        for o in hours.utc_offset.tolist()
+    ]
+    liquid = np.datetime64(build.liquid_until, "D")
+    modelled = hours.local_date >= liquid
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["delivery_start", "delivery_start_utc", "block", "value", "modelled"])
+        for i, value in enumerate(values.tolist()):
+            writer.writerow(
+                [
+                    f"{local[i]}{offsets[i]}",
+                    f"{starts[i]}Z",
+                    "PEAK" if hours.is_peak[i] else "OFFPEAK",
+                    f"{value:.6f}",
+                    "true" if modelled[i] else "false",
+                ]
+            )
+    return len(values)
 
 
 def _save(builds: list[CurveBuild], nodes: list[dict[str, list[CurvePoint]]] | None = None) -> None:
