@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from marketintel.curves import smooth
 from marketintel.curves.smooth import (
     OFFPEAK,
     PEAK,
@@ -53,8 +54,8 @@ def truth(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def mixed_contracts(hours: np.ndarray) -> tuple[sp.csr_array, list[str]]:
-    """BOM, six months, two quarters, a season and a calendar year (ATC), and PEAK and OFFPEAK on month 2
-    and on the calendar year: the ATC month 2 is then their hour-weighted blend (a redundant row)."""
+    """BOM, six months, two quarters, a season and a calendar year (ATC), PEAK and OFFPEAK on month 2 —
+    the ATC month 2 is then their hour-weighted blend, a redundant row — and PEAK on the calendar year."""
     specs = [
         ("BOM", slice(0, 1), "ATC"),
         *[(f"M{i}", slice(i, i + 1), "ATC") for i in range(1, 7)],
@@ -224,6 +225,22 @@ def test_bid_equal_to_ask_is_an_equality() -> None:
     solution = solve(mixed_problem(bid=bid, ask=bid))
     assert solution.method == "kkt"
     assert (problem.contracts @ solution.values.ravel())[3] == pytest.approx(bid[3], abs=1e-6)
+
+
+@pytest.mark.parametrize("make", [mixed_problem, banded_problem], ids=["equality", "band"])
+def test_the_schur_and_sparse_lu_solves_agree(
+    make: Callable[[], SmoothProblem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = make()
+    fast = solve(problem)
+    assert fast.factorisation == "schur-banded"  # the tension makes Q positive definite
+    monkeypatch.setattr(smooth._Setup, "factor", property(lambda self: None))
+    general = solve(problem)
+    assert general.factorisation == "sparse-lu"
+    np.testing.assert_allclose(fast.values, general.values, atol=1e-8)
+    assert fast.objective == pytest.approx(general.objective, rel=1e-9)
+    np.testing.assert_allclose(fast.multipliers, general.multipliers, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(fast.influences(), general.influences(), atol=1e-8)
 
 
 # --- the objective ------------------------------------------------------------------------------------
@@ -487,7 +504,14 @@ def test_random_bands_hold_or_are_reported_infeasible(problem: SmoothProblem, se
     bid = np.where(banded, problem.prices + rng.uniform(-1.0, 0.5, m), np.nan)
     ask = np.where(banded, bid + rng.uniform(0.05, 2.0, m), np.nan)
     with_bands = SmoothProblem(
-        problem.lengths, problem.hours, problem.prior, problem.contracts, problem.prices, bid, ask
+        problem.lengths,
+        problem.hours,
+        problem.prior,
+        problem.contracts,
+        problem.prices,
+        bid,
+        ask,
+        tension=problem.tension,
     )
     try:
         solution = solve(with_bands)

@@ -35,10 +35,12 @@ def reconcile(
     solution, *_ = np.linalg.lstsq(matrix, prices[rows] * weights, rcond=None)
     fitted = contracts[rows] @ solution
     used = prices.copy()
+    # build from the consistent prices throughout (sub-tolerance residuals of a long dependent chain would
+    # add up); report only the moves that are more than rounding
+    used[rows] = fitted
     adjustments = []
     for row, value in zip(rows, fitted, strict=True):
         if abs(value - prices[row]) > TOLERANCE:
-            used[row] = value
             quote = quotes[row]
             adjustments.append(Adjustment(quote.contract, quote.product, quote.price, float(value)))
     return used, adjustments

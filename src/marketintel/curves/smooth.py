@@ -25,14 +25,25 @@ hours and $/MWh, so J is in ($/MWh)²/h³ and α in 1/h⁴. Beyond L the adjustm
 decaying to the prior with e-folding length √2 / α^¼ hours (`tension_for_decay` inverts this); ε, ε' and
 ε'' stay continuous across L, so the long end bends smoothly onto the anchor.
 
-Equality case: the KKT system [[2Q, Aᵀ], [A, 0]] [ε; λ] = [0; p − A·prior], assembled straight into CSC
-and factorised by SuperLU. Band case: Clarabel, then polished by the same KKT solve on the constraints that
-bind. Internally time is measured in units of the mean period length so Q's entries are O(1); J and the
-multipliers are reported in hours.
+Solving. The KKT system [[2Q, Aᵀ], [A, 0]] [ε; λ] = [0; r], r = p − A·prior, over the independent
+contract rows (redundant ones — a quarter and its months — are dropped after a rank check; inconsistent
+ones are an error). When the tension makes Q positive definite (it pins every linear trend) the system
+is solved through its Schur complement: Q = UᵀU by banded Cholesky, S = A Q⁻¹ Aᵀ = (U⁻ᵀAᵀ)ᵀ(U⁻ᵀAᵀ),
+ε = Q⁻¹AᵀS⁻¹r, checked for reproduction and stationarity. Otherwise (no tension, or under two periods
+of it) the whole KKT matrix is assembled in CSC and factorised by SuperLU. Linear trends that neither
+the contracts nor the tension pin (one ATC contract; ATC quotes only with one peak/off-peak hour split)
+leave it singular: extra rows hold them at the prior, which leaves J unchanged and picks, among the
+equally smooth curves, the one nearest the prior (ℓ-weighted least squares).
+
+Band case: Clarabel on the same problem written in the contracts' averages s (J*(s) = sᵀHs: a few dozen
+unknowns instead of 2n), then an exact active-set finish on the curve with the KKT solve above.
+Internally time is in units of the mean period length so Q's entries are O(1); J and the multipliers
+are reported in hours.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -41,6 +52,8 @@ import clarabel
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
+from scipy.linalg.blas import dsbmv
+from scipy.linalg.lapack import dgeqp3, dpbtrf, dpbtrs, dpotrf, dpotrs, dtbtrs
 from scipy.sparse.linalg import splu
 
 PEAK, OFFPEAK = 0, 1
@@ -214,10 +227,11 @@ def _second_differences(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return 2.0 / (g[:-1] * span), -2.0 / (g[:-1] * g[1:]), 2.0 / (g[1:] * span), 0.5 * span
 
 
-def _objective_entries(problem: SmoothProblem, scale: float) -> Triplets:
-    """Q as COO triplets (both triangles), with J = scale⁻³ · xᵀQx: time measured in units of `scale`
-    hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L), K = Σ_i w_i d_i d_iᵀ the
-    pentadiagonal curvature matrix of one series (d_i: row i of the second-difference operator)."""
+def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
+    """Q in LAPACK upper band storage (band[u − d, j] = Q[j − d, j]), with J = scale⁻³ · xᵀQx: time in
+    units of `scale` hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L), with
+    K = Σ_i w_i d_i d_iᵀ the pentadiagonal curvature matrix of one series (d_i: row i of the second
+    differences). In the period-major layout a period step is two unknowns: u = 4, or 5 with σ > 0."""
     ell = problem.lengths / scale
     n = ell.size
     a, b, c, w = _second_differences(ell)
@@ -228,34 +242,45 @@ def _objective_entries(problem: SmoothProblem, scale: float) -> Triplets:
     first = np.zeros(n - 1)
     first[:-1] += w * a * b
     first[1:] += w * b * c
-    second = w * a * c
     tension = np.zeros(n)
     tension[problem.liquid_end :] = problem.tension * scale**4 * ell[problem.liquid_end :]
     sigma = problem.spread_smoothness
-    mixing = {(0, 0): 1.0 + sigma, (1, 1): 1.0 + sigma, (0, 1): -sigma, (1, 0): -sigma}
+    top = 5 if sigma else 4
+    band = np.zeros((top + 1, 2 * n), order="F")
+    for distance, diagonal in enumerate((main, first, w * a * c)):
+        row = top - 2 * distance
+        same = (1.0 + sigma) * diagonal + (tension if distance == 0 else 0.0)
+        band[row, 2 * distance :: 2] = same  # PEAK of period i with PEAK of i + distance
+        band[row, 2 * distance + 1 :: 2] = same  # OFFPEAK with OFFPEAK
+        if sigma:
+            band[row - 1, 2 * distance + 1 :: 2] = -sigma * diagonal  # PEAK of i with OFFPEAK of i + distance
+            if distance:
+                band[row + 1, 2 * distance :: 2] = -sigma * diagonal  # OFFPEAK of i with PEAK of i + distance
+    return band
+
+
+def _band_triplets(band: np.ndarray) -> Triplets:
+    """A symmetric matrix in upper band storage as COO triplets, both triangles."""
+    top, size = band.shape[0] - 1, band.shape[1]
     rows, cols, values = [], [], []
-    for distance, diagonal in enumerate((main, first, second)):
-        period = np.arange(n - distance)
-        for (block, other), factor in mixing.items():
-            if factor == 0.0:
-                continue
-            value = factor * diagonal
-            if distance == 0 and block == other:
-                value = value + tension
-            rows.append(2 * period + block)
-            cols.append(2 * (period + distance) + other)
-            values.append(value)
-            if distance:  # the lower triangle's mirror
-                rows.append(cols[-1])
-                cols.append(rows[-2])
-                values.append(value)
+    for offset in range(top + 1):
+        col = np.arange(offset, size)
+        value = band[top - offset, offset:]
+        keep = value != 0.0
+        rows.append(col[keep] - offset)
+        cols.append(col[keep])
+        values.append(value[keep])
+        if offset:
+            rows.append(cols[-1])
+            cols.append(rows[-2])
+            values.append(value[keep])
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
 
 def objective_matrix(problem: SmoothProblem) -> sp.csc_array:
     """Q (2n × 2n, banded, CSC) with J(ε) = ε.ravel() @ Q @ ε.ravel(), in hours."""
     scale = float(problem.lengths.mean())
-    rows, cols, values = _objective_entries(problem, scale)
+    rows, cols, values = _band_triplets(_objective_band(problem, scale))
     size = 2 * problem.periods
     return sp.csc_array((values / scale**3, (rows, cols)), shape=(size, size))
 
@@ -297,26 +322,64 @@ class _Rows:
         return sp.csc_array((self.weight, (self.row, self.col)), shape=(self.names.size, size))
 
 
-def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
-    """The contracts (sorted) of a maximal linearly independent subset of `rows`, by QR with column pivoting
-    of the dense rows; every other row is a combination of them, and its target must agree with the
-    combination within PRICE_TOL, else InconsistentContracts naming the rows involved. `targets` are
-    indexed by contract."""
-    names = rows.names
-    m = names.size
+def _row_basis(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(independent, dependent, combination): positions in `rows` of a maximal linearly independent subset
+    (QR with column pivoting, LAPACK dgeqp3) and of the others, with
+    row[dependent] = combinationᵀ @ row[independent]."""
+    m = rows.names.size
     if m <= 1:
-        return names
-    used, col = np.unique(rows.col, return_inverse=True)  # only the columns some row touches matter
-    dense = np.zeros((used.size, m))
-    dense[col, rows.row] = rows.weight
-    _, r, pivots = la.qr(dense, mode="raw", pivoting=True, check_finite=False)  # raw: R is only m × m
-    diagonal = np.abs(np.diag(r))
+        return np.arange(m), np.zeros(0, dtype=int), np.zeros((m, 0))
+    packed, pivots, _, _, _ = dgeqp3(_distinct_columns(rows))
+    pivots -= 1
+    diagonal = np.abs(np.diag(packed)[:m])
     rank = int(np.count_nonzero(diagonal > RANK_RTOL * diagonal[0]))
     if rank == m:
-        return names
-    independent, dependent = pivots[:rank], pivots[rank:]
-    # dense[:, dependent] = dense[:, independent] @ combination
-    combination = la.solve_triangular(r[:rank, :rank], r[:rank, rank:m], check_finite=False)
+        return pivots, pivots[:0], np.zeros((m, 0))
+    r = np.triu(packed[:rank, :m])
+    combination = la.solve_triangular(r[:, :rank], r[:, rank:], check_finite=False)
+    return pivots[:rank], pivots[rank:], combination
+
+
+def _distinct_columns(rows: _Rows) -> np.ndarray:
+    """The rows as a dense (columns × rows) matrix with the same row dependencies, in few columns.
+
+    Hour-weighted rows give every unknown covered by the same contracts proportional columns (weight
+    hours/total of each contract), so each such group can be summed into one column: a daily grid to 2050
+    shrinks from thousands of columns to about twice the number of contract boundaries. Groups are
+    found by a random signature of the covering set and kept only if their columns really are
+    proportional; otherwise every touched column stays."""
+    m = rows.names.size
+    width = int(rows.col.max()) + 1
+    used = np.zeros(width, dtype=np.intp)
+    used[rows.col] = 1
+    if np.count_nonzero(used) <= 8 * m:  # few columns already: grouping would cost more than it saves
+        return _dense(rows, (np.cumsum(used) - 1)[rows.col])
+    keys = np.random.default_rng(20070101).random(m) + 0.5
+    signature = np.bincount(rows.col, weights=keys[rows.row], minlength=width)
+    total = np.bincount(rows.col, weights=rows.weight, minlength=width)
+    _, group = np.unique(signature[rows.col], return_inverse=True)
+    cell = group * m + rows.row
+    share = rows.weight / total[rows.col]  # a column's weights relative to its sum: equal within a group
+    first = np.zeros(cell.max() + 1)
+    first[cell] = share
+    if np.abs(first[cell] - share).max() > 1e-12:  # not hour-weighted: no grouping
+        group = (np.cumsum(used) - 1)[rows.col]
+    return _dense(rows, group)
+
+
+def _dense(rows: _Rows, column: np.ndarray) -> np.ndarray:
+    """(columns × rows) dense matrix of the rows' weights, each nonzero placed (summed) in `column`."""
+    m = rows.names.size
+    size = int(column.max()) + 1
+    return np.bincount(column * m + rows.row, weights=rows.weight, minlength=size * m).reshape(size, m)
+
+
+def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
+    """The contracts (sorted) of a maximal linearly independent subset of `rows`. Every other row is a
+    combination of them, and its target must agree with the combination within PRICE_TOL, else
+    InconsistentContracts naming the rows involved. `targets` are indexed by contract."""
+    independent, dependent, combination = _row_basis(rows)
+    names = rows.names
     gaps = targets[names[dependent]] - combination.T @ targets[names[independent]]
     for k in np.flatnonzero(np.abs(gaps) > PRICE_TOL):
         span = names[independent[np.abs(combination[:, k]) > 1e-12]]
@@ -362,7 +425,7 @@ def _trend_pins(problem: SmoothProblem, rows: _Rows, scale: float) -> np.ndarray
     return (trends @ vectors[:, free]).T * np.repeat(ell, 2)
 
 
-class _Kkt:
+class _SparseKkt:
     """The factorised KKT matrix [[2Q, Cᵀ], [C, 0]] of Q (COO triplets, scaled time) and the constraint
     rows C = [contract rows; trend pins]."""
 
@@ -397,6 +460,16 @@ class _Kkt:
         solution += self.lu.solve(rhs - self.matrix @ solution)
         return solution[: self.size], solution[self.size : self.size + self.names.size]
 
+    def hessian(self) -> np.ndarray:
+        """H with J*(s) = sᵀHs for the rows' averages s (pins at 0): −½ ∂λ/∂s, the λλ block of K⁻¹."""
+        k = self.names.size
+        unit = np.zeros((self.matrix.shape[0], k))
+        unit[self.size + np.arange(k), np.arange(k)] = 1.0
+        inverse = self.lu.solve(unit)
+        inverse += self.lu.solve(unit - self.matrix @ inverse)
+        block = -0.5 * inverse[self.size : self.size + k]
+        return 0.5 * (block + block.T)
+
     def sensitivity(self, unknowns: np.ndarray, contracts: int) -> np.ndarray:
         """(len(unknowns), contracts): ∂ε[unknown]/∂target_j, 0 for contracts not in the system. The KKT
         matrix is symmetric, so row k of its inverse is its solve against the k-th unit vector (refined
@@ -407,6 +480,91 @@ class _Kkt:
         rows_of_inverse += self.lu.solve(unit - self.matrix @ rows_of_inverse)
         out = np.zeros((unknowns.size, contracts))
         out[:, self.names] = rows_of_inverse[self.size : self.size + self.names.size].T
+        return out
+
+
+class _SchurUnavailable(Exception):
+    """The banded range-space solve does not apply here (Q singular) or did not verify."""
+
+
+class _BandedCholesky:
+    """Q = UᵀU by banded Cholesky — possible when the tension pins every linear trend, so Q is positive
+    definite — and the whitened contract columns U⁻ᵀaⱼ of every contract, computed once per problem.
+
+    Without spread smoothness the PEAK and OFFPEAK series do not interact in Q: the unknowns are then
+    reordered series by series (`order`), which halves the band (2 instead of 4) and the work."""
+
+    def __init__(self, problem: SmoothProblem, band: np.ndarray) -> None:
+        n, size = problem.periods, 2 * problem.periods
+        self.order = np.arange(size)  # position in the factor's ordering of each unknown
+        if problem.spread_smoothness == 0.0:
+            self.order = (self.order % 2) * n + self.order // 2
+            band = np.hstack([band[0::2, 0::2], band[0::2, 1::2]])  # rows: offsets 4, 2, 0 → 2, 1, 0
+        self.band = np.asfortranarray(band)
+        self.width = band.shape[0] - 1
+        self.factor, info = dpbtrf(self.band)
+        if info:
+            raise _SchurUnavailable(f"Q is not positive definite (LAPACK dpbtrf info {info})")
+        self.columns = np.zeros((size, problem.prices.size), order="F")  # Aᵀ, dense, in the factor's order
+        self.columns[self.order[problem._col], problem._row] = problem._weight
+        self.whitened, info = dtbtrs(self.factor, self.columns, uplo="U", trans="T")
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Q⁻¹ rhs, in the factor's order."""
+        return dpbtrs(self.factor, rhs)[0]
+
+
+class _SchurKkt:
+    """The KKT system by its Schur complement (range space): ε = Q⁻¹Aᵀz with S z = r, S = A Q⁻¹ Aᵀ =
+    (U⁻ᵀAᵀ)ᵀ(U⁻ᵀAᵀ) — a banded Cholesky and an m × m one instead of a sparse LU of the whole system. The
+    answer is checked (contracts reproduced, stationarity 2Qε + Aᵀλ = 0) before it is used."""
+
+    pins = np.zeros((0, 0))
+
+    def __init__(self, factor: _BandedCholesky, rows: _Rows) -> None:
+        if not rows.names.size:
+            raise _SchurUnavailable("no contract rows to hold")
+        self.factor = factor
+        self.names = rows.names
+        self.columns = factor.columns[:, rows.names]
+        whitened = factor.whitened[:, rows.names]
+        self.schur, info = dpotrf(whitened.T @ whitened)
+        if info:
+            raise _SchurUnavailable(
+                f"the contracts' Schur complement is singular (LAPACK dpotrf info {info})"
+            )
+
+    def solve(self, targets: np.ndarray, pinned: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ε and λ (2Qε + Aᵀλ = 0) for the rows' targets, with one step of iterative refinement."""
+        z = dpotrs(self.schur, targets)[0]
+        epsilon = self.factor.solve(self.columns @ z)
+        correction = dpotrs(self.schur, targets - self.columns.T @ epsilon)[0]
+        epsilon += self.factor.solve(self.columns @ correction)
+        z += correction
+        missed = np.abs(targets - self.columns.T @ epsilon).max(initial=0.0)
+        gradient = 2.0 * dsbmv(self.factor.width, 1.0, self.factor.band, epsilon)
+        pull = 2.0 * (self.columns @ z)  # the contracts' pull −Aᵀλ, λ = −2z
+        unbalanced = np.abs(gradient - pull).max()
+        size = 1.0 + np.abs(targets).max(initial=0.0)
+        rounding = 1e-12 * self.factor.band[-1].max() * size  # the noise floor of 2Qε for a curve this size
+        if (
+            missed > 1e-9 * size
+            or unbalanced > 1e-7 * (np.abs(gradient).max() + np.abs(pull).max()) + rounding
+        ):
+            raise _SchurUnavailable(
+                f"inaccurate: contracts missed by {missed:.3g}, stationarity off by {unbalanced:.3g}"
+            )
+        return epsilon[self.factor.order], -2.0 * z
+
+    def hessian(self) -> np.ndarray:
+        """H with J*(s) = sᵀHs for the rows' averages s: S⁻¹."""
+        return dpotrs(self.schur, np.eye(self.names.size))[0]
+
+    def sensitivity(self, unknowns: np.ndarray, contracts: int) -> np.ndarray:
+        """(len(unknowns), contracts): ∂ε[unknown]/∂target_j = (Q⁻¹AᵀS⁻¹)[unknown, j]."""
+        gain = self.factor.solve(self.columns @ dpotrs(self.schur, np.eye(self.names.size))[0])
+        out = np.zeros((unknowns.size, contracts))
+        out[:, self.names] = gain[self.factor.order[unknowns]]
         return out
 
 
@@ -424,7 +582,8 @@ class SmoothSolution:
     binding: np.ndarray  # (m,) −1 at bid, +1 at ask, 0 inside its band or without one
     free_trends: int  # linear trends no contract (nor tension) pins: held at the prior (module docstring)
     polished: bool  # band case: the KKT solve on the binding constraints confirmed the optimum exactly
-    _kkt: _Kkt = field(repr=False)
+    factorisation: Literal["schur-banded", "sparse-lu"]  # how the final KKT system was solved
+    _kkt: _SchurKkt | _SparseKkt = field(repr=False)
     _hours: np.ndarray = field(repr=False)
 
     def influence(self, period: int, block: int | Block) -> np.ndarray:
@@ -465,24 +624,59 @@ class SmoothSolution:
 # --- solving ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Setup:
-    """What every solve path shares: the time scale, Q's triplets and each contract's target for ε."""
+    """What every solve path shares: the time scale, Q (triplets, and its banded Cholesky factor when it
+    has one) and each contract's target for ε."""
 
-    problem: SmoothProblem
-    scale: float
-    q: Triplets
-    targets: np.ndarray  # price (or bid == ask) less the prior's average over the contract
+    def __init__(self, problem: SmoothProblem) -> None:
+        self.problem = problem
+        self.scale = float(problem.lengths.mean())
+        self.band = _objective_band(problem, self.scale)
+        # price (or bid == ask) less the prior's average over the contract
+        targets = np.where(np.isnan(problem.bid), problem.prices, problem.bid)
+        self.targets = targets - problem.contracts @ problem.prior.ravel()
+        self._factor: _BandedCholesky | None = None
+        self._factor_tried = False
 
-    def kkt(self, rows: _Rows) -> _Kkt:
-        """The factorised KKT system of these contract rows, any trend they leave free pinned."""
-        return _Kkt(self.q, rows, _trend_pins(self.problem, rows, self.scale))
+    @functools.cached_property
+    def q(self) -> Triplets:
+        """Q as COO triplets, for the sparse LU path."""
+        return _band_triplets(self.band)
+
+    @property
+    def factor(self) -> _BandedCholesky | None:
+        """Q's banded Cholesky factor, or None when Q is singular (no tension, or under two periods of it)."""
+        if not self._factor_tried:
+            self._factor_tried = True
+            problem = self.problem
+            if problem.tension > 0 and problem.periods - problem.liquid_end >= 2:
+                try:
+                    self._factor = _BandedCholesky(problem, self.band)
+                except _SchurUnavailable:
+                    self._factor = None
+        return self._factor
+
+    def kkt(
+        self, rows: _Rows, targets: np.ndarray, current: np.ndarray | None = None
+    ) -> tuple[_SchurKkt | _SparseKkt, np.ndarray, np.ndarray]:
+        """(the factorised system, ε, λ) holding these contract rows at `targets`: the banded range-space
+        solve where Q is positive definite and the answer verifies, else the sparse LU of the whole KKT
+        matrix with any trend the rows leave free pinned — at the prior, or where `current` has it."""
+        if self.factor is not None:
+            try:
+                banded = _SchurKkt(self.factor, rows)
+                return banded, *banded.solve(targets)
+            except _SchurUnavailable:
+                pass
+        sparse = _SparseKkt(self.q, rows, _trend_pins(self.problem, rows, self.scale))
+        pinned = None if current is None else sparse.pins @ current
+        return sparse, *sparse.solve(targets, pinned)
 
     def solution(
         self,
         epsilon: np.ndarray,
         lagrange: np.ndarray,
-        kkt: _Kkt,
+        kkt: _SchurKkt | _SparseKkt,
         method: Literal["kkt", "clarabel"],
         binding: np.ndarray,
         polished: bool,
@@ -498,13 +692,14 @@ class _Setup:
         return SmoothSolution(
             values=values,
             adjustment=adjustment,
-            objective=objective_value(problem, adjustment),
+            objective=float(epsilon @ dsbmv(self.band.shape[0] - 1, 1.0, self.band, epsilon)) / self.scale**3,
             multipliers=multipliers,
             method=method,
             redundant=np.setdiff1d(fixed, kkt.names),
             binding=binding,
             free_trends=kkt.pins.shape[0],
             polished=polished,
+            factorisation="schur-banded" if isinstance(kkt, _SchurKkt) else "sparse-lu",
             _kkt=kkt,
             _hours=problem.hours,
         )
@@ -512,10 +707,7 @@ class _Setup:
 
 def solve(problem: SmoothProblem) -> SmoothSolution:
     """The max-smoothness curve: KKT when every contract is an equality, Clarabel when any has a band."""
-    scale = float(problem.lengths.mean())
-    targets = np.where(np.isnan(problem.bid), problem.prices, problem.bid)
-    targets = targets - problem.contracts @ problem.prior.ravel()
-    setup = _Setup(problem, scale, _objective_entries(problem, scale), targets)
+    setup = _Setup(problem)
     if problem.banded.any():
         return _solve_banded(setup)
     return _solve_equalities(setup)
@@ -526,39 +718,32 @@ def _solve_equalities(setup: _Setup) -> SmoothSolution:
     m = problem.prices.size
     fixed = _Rows.of(problem, np.flatnonzero(~problem.banded))
     kept = _Rows.of(problem, independent_rows(fixed, setup.targets))
-    kkt = setup.kkt(kept)
-    epsilon, lagrange = kkt.solve(setup.targets[kept.names])
+    kkt, epsilon, lagrange = setup.kkt(kept, setup.targets[kept.names])
     full = np.zeros(m)
     full[kept.names] = lagrange
     return setup.solution(epsilon, full, kkt, "kkt", np.zeros(m, dtype=np.int8), False)
 
 
 def _clarabel(
-    setup: _Setup, equalities: _Rows, pins: np.ndarray, bands: _Rows, low: np.ndarray, high: np.ndarray
+    hessian: np.ndarray,
+    equal: np.ndarray,
+    targets: np.ndarray,
+    banded: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
 ) -> clarabel.DefaultSolution:
-    """Clarabel on min εᵀQε s.t. A_eq ε = r_eq and pins·ε = 0 (zero cone), A_b ε ≤ high and −A_b ε ≤ −low
-    (nonnegative cone)."""
-    size = 2 * setup.problem.periods
-    k, f, b = equalities.names.size, pins.shape[0], bands.names.size
-    pin_row, pin_col = np.nonzero(pins)
-    constraint = sp.csc_array(
-        (
-            np.concatenate([equalities.weight, pins[pin_row, pin_col], bands.weight, -bands.weight]),
-            (
-                np.concatenate([equalities.row, k + pin_row, k + f + bands.row, k + f + b + bands.row]),
-                np.concatenate([equalities.col, pin_col, bands.col, bands.col]),
-            ),
-        ),
-        shape=(k + f + 2 * b, size),
-    )
-    bounds = np.concatenate([setup.targets[equalities.names], np.zeros(f), high, -low])
-    cones = ([clarabel.ZeroConeT(k + f)] if k + f else []) + [clarabel.NonnegativeConeT(2 * b)]
+    """Clarabel on the QP in the contracts' averages s: min sᵀHs s.t. E s = targets (zero cone) and
+    low ≤ B s ≤ high (nonnegative cone, as B s ≤ high and −B s ≤ −low)."""
+    size = hessian.shape[0]
+    k = equal.shape[0]
+    constraint = sp.csc_array(np.vstack([equal, banded, -banded]))
+    bounds = np.concatenate([targets, high, -low])
+    cones = ([clarabel.ZeroConeT(k)] if k else []) + [clarabel.NonnegativeConeT(2 * banded.shape[0])]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
+    settings.max_threads = 1  # a few dozen unknowns: threads only wait for busy cores
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = CLARABEL_TOL
-    q_row, q_col, q_value = setup.q
-    upper = q_row <= q_col  # Clarabel reads P's upper triangle
-    p = sp.csc_array((2.0 * q_value[upper], (q_row[upper], q_col[upper])), shape=(size, size))
+    p = sp.csc_array(np.triu(2.0 * hessian))  # Clarabel reads P's upper triangle
     return clarabel.DefaultSolver(p, np.zeros(size), constraint, bounds, cones, settings).solve()
 
 
@@ -594,7 +779,8 @@ def _free_bands(
 
 
 def _solve_banded(setup: _Setup) -> SmoothSolution:
-    """Clarabel for a first answer and its binding constraints, then an exact active-set finish."""
+    """Clarabel on the QP in the contracts' averages for a first answer and its binding constraints, then
+    an exact active-set finish on the curve."""
     problem = setup.problem
     offset = problem.contracts @ problem.prior.ravel()
     fixed = _Rows.of(problem, np.flatnonzero(~problem.banded))
@@ -602,13 +788,23 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
     band_names = _free_bands(problem, equalities, setup.targets, offset)
     if not band_names.size:
         return _solve_equalities(setup)
-    bands = _Rows.of(problem, band_names)
     low, high = (problem.bid - offset)[band_names], (problem.ask - offset)[band_names]
-    # trends no contract sees, whatever binds, are held at the prior as in the equality case
-    pins = _trend_pins(
-        problem, _Rows.of(problem, np.concatenate([equalities.names, band_names])), setup.scale
+    # coordinates: the averages s of an independent subset of the contracts (the others are combinations
+    # of them); the least curvature with those averages is sᵀHs, and ε(s) one KKT solve
+    names = np.concatenate([equalities.names, band_names])
+    independent, dependent, combination = _row_basis(_Rows.of(problem, names))
+    basis = names[independent]
+    mid = setup.targets.copy()
+    mid[band_names] = 0.5 * (low + high)
+    basis_rows = _Rows.of(problem, basis)
+    engine = setup.kkt(basis_rows, mid[basis])[0]
+    averages = np.zeros((names.size, basis.size))  # each contract's average in the coordinates
+    averages[independent, np.arange(basis.size)] = 1.0
+    averages[dependent] = combination.T
+    k, b = equalities.names.size, band_names.size
+    result = _clarabel(
+        engine.hessian(), averages[:k], setup.targets[equalities.names], averages[k:], low, high
     )
-    result = _clarabel(setup, equalities, pins, bands, low, high)
     status = str(result.status)
     if "Infeasible" in status:
         raise InfeasibleBands(
@@ -617,9 +813,8 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
         )
     if status not in USABLE_STATUSES:
         raise ValueError(f"the band-constrained curve did not solve (Clarabel: {status})")
-    epsilon = np.asarray(result.x)
+    epsilon = setup.kkt(basis_rows, np.asarray(result.x))[1]
     z, s = np.asarray(result.z), np.asarray(result.s)
-    k, b = equalities.names.size + pins.shape[0], band_names.size
     # an interior-point constraint is active where its dual exceeds its slack
     at_ask = z[k : k + b] > s[k : k + b]
     at_bid = ~at_ask & (z[k + b :] > s[k + b :])
@@ -628,14 +823,10 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
     if polished is not None:
         epsilon, lagrange, kkt, at_bid, at_ask = polished
     else:  # Clarabel's own answer, if it converged; influence from the binding constraints it found
-        averages = bands.matrix(epsilon.size) @ epsilon
+        reached = averages @ np.asarray(result.x)
         outside = max(
-            float(
-                np.abs(equalities.matrix(epsilon.size) @ epsilon - setup.targets[equalities.names]).max(
-                    initial=0
-                )
-            ),
-            float(np.maximum(low - averages, averages - high).max()),
+            float(np.abs(reached[:k] - setup.targets[equalities.names]).max(initial=0.0)),
+            float(np.maximum(low - reached[k:], reached[k:] - high).max()),
         )
         if status not in ("Solved", "AlmostSolved") or outside > QUOTE_TOL:
             raise ValueError(
@@ -643,12 +834,12 @@ def _solve_banded(setup: _Setup) -> SmoothSolution:
                 "$/MWh off its price or band, and the active-set finish did not settle)"
             )
         lagrange = np.zeros(problem.prices.size)
-        lagrange[equalities.names] = z[: equalities.names.size]
+        lagrange[equalities.names] = z[:k]
         lagrange[band_names] = z[k : k + b] - z[k + b :]
         try:
-            kkt = finish.kkt(at_bid, at_ask)[0]
+            kkt = finish.kkt(at_bid, at_ask, epsilon)[0]
         except InconsistentContracts:
-            kkt = setup.kkt(equalities)
+            kkt = setup.kkt(equalities, setup.targets[equalities.names])[0]
     binding = np.zeros(problem.prices.size, dtype=np.int8)
     binding[band_names[at_bid]], binding[band_names[at_ask]] = -1, 1
     return setup.solution(epsilon, lagrange, kkt, "clarabel", binding, polished is not None)
@@ -668,35 +859,33 @@ class _ActiveSet:
     low: np.ndarray
     high: np.ndarray
 
-    def kkt(self, at_bid: np.ndarray, at_ask: np.ndarray) -> tuple[_Kkt, np.ndarray]:
-        """The factorised KKT system of the working set and its rows' targets."""
+    def kkt(
+        self, at_bid: np.ndarray, at_ask: np.ndarray, current: np.ndarray
+    ) -> tuple[_SchurKkt | _SparseKkt, np.ndarray, np.ndarray]:
+        """(the factorised system, ε, λ) with the equalities and the working set of bounds held; trends
+        the working set leaves free stay where `current` has them (J does not depend on them)."""
         problem = self.setup.problem
         working = self.setup.targets.copy()
-        working[self.band_names[at_bid]], working[self.band_names[at_ask]] = (
-            self.low[at_bid],
-            self.high[at_ask],
-        )
+        working[self.band_names[at_bid]] = self.low[at_bid]
+        working[self.band_names[at_ask]] = self.high[at_ask]
         names = np.sort(np.concatenate([self.fixed, self.band_names[at_bid | at_ask]]))
         active = _Rows.of(problem, independent_rows(_Rows.of(problem, names), working))
-        return self.setup.kkt(active), working[active.names]
+        return self.setup.kkt(active, working[active.names], current)
 
     def run(
         self, epsilon: np.ndarray, at_bid: np.ndarray, at_ask: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, _Kkt, np.ndarray, np.ndarray] | None:
+    ) -> tuple[np.ndarray, np.ndarray, _SchurKkt | _SparseKkt, np.ndarray, np.ndarray] | None:
         """(ε, KKT multipliers per contract, the factorisation, at_bid, at_ask) at the exact optimum, or
         None when the working set does not settle."""
         bands = _Rows.of(self.setup.problem, self.band_names).matrix(epsilon.size)
-        q_row, q_col, q_value = self.setup.q
         # multipliers are curvature per $/MWh: below this they are rounding, not a sign
-        scale = float(q_value[q_row == q_col].max()) * max(1.0, float(np.abs(self.setup.targets).max()))
+        scale = float(self.setup.band[-1].max()) * max(1.0, float(np.abs(self.setup.targets).max()))
         at_bid, at_ask = at_bid.copy(), at_ask.copy()
         for _ in range(POLISH_ROUNDS + 2 * self.band_names.size):
             try:
-                kkt, targets = self.kkt(at_bid, at_ask)
+                kkt, goal, multipliers = self.kkt(at_bid, at_ask, epsilon)
             except InconsistentContracts:
                 return None
-            # trends this working set leaves free stay where they are: J does not depend on them
-            goal, multipliers = kkt.solve(targets, kkt.pins @ epsilon)
             step = goal - epsilon
             level, change = bands @ epsilon, bands @ step
             # how far each free band lets the step go before it reaches a bound
