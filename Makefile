@@ -43,11 +43,17 @@ test: lint $(AIRFLOW_VENV)/.installed
 bench: install
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.gateway_load
+	$(BIN)/python -m bench.stream_latency
+	$(BIN)/python -m bench.curves
 	$(BIN)/python -m bench.curves_shape
 
 bench-quick: install
 	$(BIN)/python -m bench.storage --quick
 	$(BIN)/python -m bench.ingest --quick
+	$(BIN)/python -m bench.gateway_load --quick
+	$(BIN)/python -m bench.stream_latency --quick
+	$(BIN)/python -m bench.curves --quick
 	$(BIN)/python -m bench.curves_shape --quick
 
 clean:

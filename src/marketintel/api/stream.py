@@ -94,16 +94,34 @@ class Fanout:
         self.delivered = 0
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self.running = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="stream-fanout")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="stream-fanout")
+        self._beat = loop.create_task(self._heartbeats(), name="stream-heartbeats")
+
+    async def _heartbeats(self) -> None:
+        """One timer for every connection: a heartbeat into each queue every HEARTBEAT seconds."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            beat = orjson.dumps(
+                {"type": "heartbeat", "t": dt.datetime.now(dt.UTC)}, option=orjson.OPT_UTC_Z
+            ).decode()
+            for connection in list(self.connections):
+                try:
+                    connection.queue.put_nowait(beat)
+                except asyncio.QueueFull:
+                    connection.dropped = True
+                    self.dropped += 1
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _subscribe(self) -> Any:
         try:  # JetStream: only what is published from now on, not the stream's history
@@ -257,12 +275,8 @@ async def stream(websocket: WebSocket) -> None:
 
     async def send() -> None:
         while True:
-            try:
-                message = await asyncio.wait_for(connection.queue.get(), HEARTBEAT)
-            except TimeoutError:
-                message = orjson.dumps(
-                    {"type": "heartbeat", "t": dt.datetime.now(dt.UTC)}, option=orjson.OPT_UTC_Z
-                ).decode()
+            # a plain get: no per-message timer (heartbeats come through the queue from the fan-out)
+            message = await connection.queue.get()
             if connection.dropped:
                 await websocket.close(code=SLOW_CLOSE, reason="too slow: fell behind the stream")
                 return
