@@ -7,6 +7,7 @@ import io
 import itertools
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from marketintel.connectors.fetch import Fetcher, NotPublished
 from marketintel.connectors.models import ParseError, RawPayload
 from marketintel.connectors.parse import parse_payload, payload_from_file
 from marketintel.connectors.registry import connector
+from marketintel.connectors.sources import caiso
 from tests.connectors.localsource import local_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "caiso"
@@ -333,6 +335,104 @@ def test_real_size_hourly_answer_parses_completely() -> None:
     payload = rezip("big.zip", name, ("\n".join(lines) + "\n").encode())
     table = parse_payload(connector(NAME), payload)
     assert table.num_rows == 4000 * 12
+
+
+# --- the fast path and the exact path ------------------------------------------------------------------
+
+RT_HOUR = RT_FALL / "PRC_INTVL_LMP_RTM_20241103T0900Z.zip"  # nodes within intervals, MGHG for some nodes
+
+
+def outcome(payload: RawPayload) -> pa.Table | str:
+    try:
+        return parse_payload(connector(NAME), payload)
+    except ParseError as exc:
+        return str(exc)
+
+
+def exact_outcome(payload: RawPayload, monkeypatch: pytest.MonkeyPatch) -> pa.Table | str:
+    with monkeypatch.context() as patch:
+        patch.setattr(caiso, "_fast_prices", lambda *_: None)
+        return outcome(payload)
+
+
+def on_line(index: int, field: int, value: str) -> Callable[[list[str]], list[str]]:
+    return lambda lines: [*lines[:index], set_field(lines[index], field, value), *lines[index + 1 :]]
+
+
+def every_line(old: str, new: str) -> Callable[[list[str]], list[str]]:
+    return lambda lines: [line.replace(old, new) for line in lines]
+
+
+# edits to RT_HOUR (line 2 = lines[1]: TH_SP15 MCC 0.00000 at 09:00Z; fields: 0 start, 1 end, 6 NODE,
+# 7 MARKET_RUN_ID, 8 LMP_TYPE, 13 VALUE, 15 GROUP) on which the two readers could differ
+EDITS: dict[str, Callable[[list[str]], list[str]]] = {
+    "as published": lambda lines: lines,
+    "space before a price": on_line(1, 13, " 0.00000"),
+    "space after a price": on_line(1, 13, "0.00000 "),
+    "tab after a price": on_line(1, 13, "0.00000\t"),
+    "quoted price": on_line(1, 13, '"0.00000"'),
+    "quoted node": every_line(",TH_SP15_GEN-APND,RTM,", ',"TH_SP15_GEN-APND",RTM,'),
+    "quote in a column not read": on_line(1, 9, '"LMP_CONG_PRC'),
+    "price with a sign and exponent": on_line(1, 13, "+0e0"),
+    "price nan": on_line(1, 13, "nan"),
+    "price inf": on_line(1, 13, "inf"),
+    "price with a decimal comma": on_line(1, 13, "0,0"),
+    "price with more decimals": on_line(2, 13, "49.573871"),
+    "same instant, other offset": lambda lines: on_line(1, 1, "2024-11-03T01:05:00-08:00")(
+        on_line(1, 0, "2024-11-03T01:00:00-08:00")(lines)
+    ),
+    "time in Z": on_line(1, 0, "2024-11-03T09:00:00Z"),
+    "not a time": on_line(1, 0, "2024-11-03 09:00"),
+    "ten-minute interval": on_line(1, 1, "2024-11-03T09:10:00-00:00"),
+    "UTF-8 node name": every_line("TH_SP15_GEN", "TH_SP15_GÉN"),
+    "CRLF line ends": lambda lines: [*(line + "\r" for line in lines[:-1]), lines[-1]],
+    "blank line": lambda lines: [*lines[:3], "", *lines[3:]],
+    "extra field": lambda lines: [*lines[:3], lines[3] + ",9", *lines[4:]],
+    "missing last field": lambda lines: [*lines[:3], lines[3].rsplit(",", 1)[0], *lines[4:]],
+    "empty GROUP": on_line(3, 15, ""),
+    "empty node": on_line(3, 6, ""),
+    "empty field not read": on_line(3, 2, ""),
+    "line twice": lambda lines: [*lines[:4], lines[3], *lines[4:]],
+    "other market run": on_line(3, 7, "DAM"),
+    "unknown component": on_line(3, 8, "MCX"),
+    "component missing": lambda lines: [*lines[:3], *lines[4:]],
+    "not the sum": on_line(5, 13, "48.81270"),
+    "column twice in the header": lambda lines: [lines[0].replace("OPR_DT", "NODE"), *lines[1:]],
+    "no price column": lambda lines: [lines[0].replace("VALUE", "PRICE"), *lines[1:]],
+    "header only": lambda lines: [lines[0], ""],
+    "no final newline": lambda lines: lines[:-1],
+}
+
+
+@pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
+def test_the_fast_path_reads_what_the_exact_path_reads(
+    edit: Callable[[list[str]], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = edited(RT_HOUR, edit)
+    assert outcome(payload) == exact_outcome(payload, monkeypatch)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.rglob("PRC_*[0-9].zip")), ids=lambda p: p.name)
+def test_published_files_take_the_fast_path_with_the_exact_result(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = payload_from_file(path)
+    fail = partial(ParseError, NAME, path.name)
+    archive, member = caiso._csv_member(payload, fail)
+    assert caiso._fast_prices(archive, member, fail) is not None
+    assert outcome(payload) == exact_outcome(payload, monkeypatch)
+
+
+def test_a_member_with_a_bad_crc_is_refused() -> None:
+    name, text = member(RT_HOUR)
+    content = bytearray(rezip(RT_HOUR.name, name, text.encode()).content)
+    content[14:18] = bytes(4)  # the CRC-32 in the local header; the central directory's is read
+    directory = content.rindex(b"PK\x01\x02")
+    content[directory + 16 : directory + 20] = bytes(4)
+    payload = RawPayload(name=RT_HOUR.name, content=bytes(content), fetched_at=dt.datetime.now(dt.UTC))
+    with pytest.raises(ParseError, match="Bad CRC-32") as caught:
+        parse_payload(connector(NAME), payload)
+    assert caught.value.file == RT_HOUR.name
 
 
 # --- where the files are ------------------------------------------------------------------------------

@@ -22,20 +22,24 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeAlias
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from marketintel.connectors.base import Connector
 from marketintel.connectors.checks import Rule, first_failure, first_repeat
 from marketintel.connectors.clock import local_day_starts
 from marketintel.connectors.fetch import NotPublished
 from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
+from marketintel.connectors.plaincsv import TEXT, read_plain_csv
 from marketintel.connectors.textfile import decode
-from marketintel.connectors.zipfiles import ZipPayload
+from marketintel.connectors.zipfiles import ZIP_ERRORS, MemberStream, ZipPayload
 
 PACIFIC = "America/Los_Angeles"
 QUERY_TIME = "%Y%m%dT%H:%M-0000"  # OASIS startdatetime/enddatetime, in GMT
@@ -117,8 +121,14 @@ class CaisoOasis(Connector):
     # --- what is in them --------------------------------------------------------------------------
 
     def map_to_schema(self, payload: RawPayload) -> pa.Table:
+        """A valid file takes the fast path (`_fast_prices`); any other, the exact path below, which finds
+        the first thing wrong and names its line."""
         fail: Fail = partial(ParseError, self.name, payload.name)
-        content = _csv_member(payload, fail)
+        archive, member = _csv_member(payload, fail)
+        fast = _fast_prices(archive, member, fail)
+        if fast is not None:
+            return fast
+        content = archive.read(member)
         decode(content, fail, bom=False)  # checked only: polars reads the bytes
         if content and not content.endswith(b"\n"):
             raise fail("truncated: the last line is not complete", line=content.count(b"\n") + 1)
@@ -135,8 +145,8 @@ class CaisoOasis(Connector):
         return _pivot(rows, report, fail)
 
 
-def _csv_member(payload: RawPayload, fail: Fail) -> bytes:
-    """The CSV inside an OASIS answer. OASIS error 1000 ("no data returned") is how it says a report is
+def _csv_member(payload: RawPayload, fail: Fail) -> tuple[ZipPayload, str]:
+    """The archive and name of the CSV inside an OASIS answer. OASIS error 1000 ("no data returned") is how it says a report is
     not out yet: NotPublished, so ingestion stops there and retries later; any other error is a ParseError."""
     archive = ZipPayload(payload.content, fail)
     errors = [n for n in archive.names if n.lower().endswith(".xml")]
@@ -148,7 +158,109 @@ def _csv_member(payload: RawPayload, fail: Fail) -> bytes:
     csvs = [n for n in archive.names if n.lower().endswith(".csv")]
     if len(csvs) != 1:
         raise fail(f"expected one CSV in the OASIS zip, found {archive.names}")
-    return archive.read(csvs[0])
+    return archive, csvs[0]
+
+
+def _fast_prices(archive: ZipPayload, member: str, fail: Fail) -> pa.Table | None:
+    """The prices of a plain, valid file, read in parallel blocks as it inflates (plaincsv) and pivoted on
+    a dense node × interval grid; None for any other file, or once anything in it is wrong."""
+    header = _plain_header(archive, member)
+    stream = archive.stream(member)
+    if header is None or stream is None or len(set(header)) != len(header):
+        return None
+    try:
+        report = _report(header, fail)
+    except ParseError:
+        return None
+    # codes where rows are grouped by the text, plain strings where each is only checked (cheaper to read)
+    columns = {c: pa.string() for c in (*TEXT_COLUMNS, "GROUP")} | {report.value_column: pa.float64()}
+    columns |= dict.fromkeys(("NODE", "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT"), TEXT)
+    table = read_plain_csv(stream, columns, MemberStream.PIECE)
+    if table is None or not stream.complete or not table.num_rows:
+        return None
+    wide = _dense_wide(table, report)
+    if wide is None:
+        return None
+    wide = _with_energy(wide)
+    return None if _first_problem(wide) is not None else _prices(wide, report)
+
+
+def _plain_header(archive: ZipPayload, member: str) -> list[str] | None:
+    """The column names, if the first line is ASCII (its own stream: only the first 64 KiB is inflated)."""
+    try:
+        stream = archive.stream(member)
+        first = stream.read(1 << 16) if stream is not None else b""
+    except (ParseError, *ZIP_ERRORS):
+        return None
+    end = first.find(b"\n")
+    if end < 0 or not first[:end].isascii():
+        return None
+    return first[:end].decode().rstrip("\r").split(",")
+
+
+def _dense_wide(table: pa.Table, report: Report) -> pl.DataFrame | None:
+    """The rows of `_rows`, checked the same way, pivoted as `_pivot` does; None if any row breaks a rule of
+    `_rows` or repeats a node, interval and component (the exact path then names the line).
+
+    Texts arrive dictionary-encoded, so each distinct time is parsed once and each row is only codes: its
+    value is scattered into a dense component × node × interval grid, nodes by name and intervals by time."""
+    node, nodes = _codes(table, "NODE")
+    start, starts = _codes(table, "INTERVALSTARTTIME_GMT")
+    end, ends = _codes(table, "INTERVALENDTIME_GMT")
+    component = pc.index_in(table.column("LMP_TYPE"), value_set=pa.array(COMPONENTS))  # null: unknown
+    values = table.column(report.value_column).to_numpy()
+    same_run = pc.all(pc.equal(table.column("MARKET_RUN_ID"), report.market_run_id)).as_py()
+    if component.null_count or not same_run or not np.isfinite(values).all():
+        return None
+    start_us, end_us = _utc_micros(starts), _utc_micros(ends)
+    if start_us is None or end_us is None:
+        return None
+    # texts that differ may be the same instant (another offset): the grid is keyed by the instant
+    times, time_of_start = np.unique(start_us, return_inverse=True)
+    # the interval each end text closes, as an index into times (-1: none); a row must close its own
+    opens = end_us - report.minutes * 60_000_000
+    closes = np.searchsorted(times, opens).clip(max=len(times) - 1)
+    closes = np.where(times[closes] == opens, closes, -1).astype(np.int32)
+    time = time_of_start.astype(np.int32)[start]
+    if not np.array_equal(closes[end], time):
+        return None
+    cells = len(nodes) * len(times)
+    if cells > len(values) or cells * len(COMPONENTS) >= 2**31:
+        return None  # mostly empty: not a file of whole node-intervals
+    by_name = pc.sort_indices(nodes)
+    node_rank = np.empty(len(nodes), np.int32)
+    node_rank[by_name.to_numpy()] = np.arange(len(nodes), dtype=np.int32)
+    slot = component.to_numpy().astype(np.int32) * cells + node_rank[node] * len(times) + time
+    filled = np.zeros(len(COMPONENTS) * cells, bool)
+    filled[slot] = True
+    if np.count_nonzero(filled) != len(slot):
+        return None  # a node, interval and component given twice
+    grid = np.full(len(COMPONENTS) * cells, np.nan)
+    grid[slot] = values
+    grid, filled = grid.reshape(len(COMPONENTS), cells), filled.reshape(len(COMPONENTS), cells)
+    cell = np.flatnonzero(filled.any(axis=0))
+    if len(cell) < cells:
+        grid = grid[:, cell]
+    return pl.DataFrame(
+        {
+            "node": nodes.take(by_name).take(pa.array(cell // len(times))),
+            "start": pl.Series(times[cell % len(times)]).cast(pl.Datetime("us", "UTC")),
+            **{c: pl.Series(grid[i], nan_to_null=True) for i, c in enumerate(COMPONENTS)},
+        }
+    )
+
+
+def _codes(table: pa.Table, column: str) -> tuple[np.ndarray, pa.Array]:
+    """A dictionary-encoded column as one array of codes into one dictionary (its blocks each have their own)."""
+    chunks = table.column(column).unify_dictionaries().chunks
+    codes = np.concatenate([c.indices.to_numpy() for c in chunks])
+    return codes, chunks[0].dictionary
+
+
+def _utc_micros(texts: pa.Array) -> np.ndarray | None:
+    """Distinct time texts as UTC microseconds, parsed as `_rows` parses them; None if one does not parse."""
+    times = pl.Series(texts).str.to_datetime(ROW_TIME, strict=False)
+    return None if times.has_nulls() else times.dt.convert_time_zone("UTC").to_physical().to_numpy()
 
 
 def _oasis_error(member: str, xml: bytes) -> tuple[str | None, str]:
@@ -235,12 +347,8 @@ def _rows(frame: pl.DataFrame, report: Report, fail: Fail) -> pl.DataFrame:
 
 
 def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
-    """One row per node and interval: lmp = LMP, energy = MCE + MGHG, congestion = MCC, loss = MCL.
-
-    CAISO's LMP is the sum of all its components, GHG included (LMP = MCE + MCC + MCL + MGHG), so the GHG
-    component, a marginal cost of supplying energy, is folded into energy; that keeps
-    lmp == energy + congestion + loss. Where a node has no MGHG row its GHG component is zero.
-    """
+    """One row per node and interval (see `_prices`); ParseError at the first line of a node-interval
+    that has a component twice, lacks one, or whose LMP is not the sum of its components."""
     try:
         wide = rows.pivot(on="type", index=["node", "start"], values="value")
     except pl.exceptions.ComputeError:  # a node, interval and component given twice
@@ -254,21 +362,46 @@ def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
             line=hit["line"],
             field="LMP_TYPE",
         ) from None
+    wide = _with_energy(wide)
+    problem = _first_problem(wide)
+    if problem is not None:
+        bad, message, field = problem
+        # the first line of the first offending node-interval, in file order
+        lines = rows.group_by("node", "start").agg(pl.col("line").min())
+        hit = wide.filter(bad).join(lines, on=["node", "start"]).sort("line").row(0, named=True)
+        raise fail(message(hit), line=hit["line"], field=field)
+    return _prices(wide, report)
+
+
+def _with_energy(wide: pl.DataFrame) -> pl.DataFrame:
+    """Every component a column (null where a node-interval has none), and energy = MCE + MGHG.
+
+    CAISO's LMP is the sum of all its components, GHG included (LMP = MCE + MCC + MCL + MGHG), so the GHG
+    component, a marginal cost of supplying energy, is folded into energy; that keeps
+    lmp == energy + congestion + loss. Where a node has no MGHG row its GHG component is zero.
+    """
     wide = wide.with_columns(pl.lit(None, pl.Float64).alias(c) for c in COMPONENTS if c not in wide.columns)
     # rounded back to the 5 decimals OASIS publishes, so the sum carries no float noise
-    wide = wide.with_columns((pl.col("MCE") + pl.col("MGHG").fill_null(0.0)).round(5).alias("energy"))
+    return wide.with_columns((pl.col("MCE") + pl.col("MGHG").fill_null(0.0)).round(5).alias("energy"))
+
+
+Problem: TypeAlias = tuple[pl.Expr, Callable[[dict[str, object]], str], str | None]
+
+
+def _first_problem(wide: pl.DataFrame) -> Problem | None:
+    """The first of: a required component missing, an LMP that is not the sum of its components — as the
+    rows having it, the message for one such row and the field to blame; None if no row has either."""
     mismatch = (pl.col("LMP") - (pl.col("energy") + pl.col("MCC") + pl.col("MCL"))).abs() > IDENTITY_TOLERANCE
-    problems: list[tuple[pl.Expr, Callable[[dict[str, object]], str], str | None]] = [
+    problems: list[Problem] = [
         *((pl.col(c).is_null(), partial(_missing, c), "LMP_TYPE") for c in REQUIRED_COMPONENTS),
         (mismatch, _not_the_sum, None),
     ]
     failed = wide.select(*(bad.any().alias(str(i)) for i, (bad, _, _) in enumerate(problems))).row(0)
-    for flag, (bad, message, field) in zip(failed, problems, strict=True):
-        if flag:
-            # the first line of the first offending node-interval, in file order
-            lines = rows.group_by("node", "start").agg(pl.col("line").min())
-            hit = wide.filter(bad).join(lines, on=["node", "start"]).sort("line").row(0, named=True)
-            raise fail(message(hit), line=hit["line"], field=field)
+    return next((p for flag, p in zip(failed, problems, strict=True) if flag), None)
+
+
+def _prices(wide: pl.DataFrame, report: Report) -> pa.Table:
+    """The mapped prices of checked wide rows: lmp = LMP, energy = MCE + MGHG, congestion = MCC, loss = MCL."""
     return mapped_prices(
         {
             "market": "CAISO",
