@@ -45,6 +45,11 @@ def test_a_repeated_entity_is_found_wherever_it_sits_in_the_batch() -> None:
     assert entity_order(PRICES, batch).repeats
     assert not entity_order(PRICES, prices(count=5)).repeats
     assert not entity_order(PRICES, prices(count=1)).repeats
+    # neighbours at the same time are told apart by the location
+    assert not entity_order(PRICES, prices(locations=("INDIANA.HUB", "ILLINOIS.HUB"), count=1)).repeats
+    assert entity_order(
+        PRICES, prices(locations=("INDIANA.HUB", "ILLINOIS.HUB", "INDIANA.HUB"), count=2)
+    ).repeats
 
 
 def test_small_and_large_reads_resolve_revisions_alike(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,3 +70,15 @@ def test_small_and_large_reads_resolve_revisions_alike(monkeypatch: pytest.Monke
     assert indiana[:3] == [10.0, 11.0, 12.0]
     assert indiana[3:10] == [93.0, 94.0, 95.0, 96.0, 97.0, 98.0, 99.0]
     assert indiana[10] == 40.0
+
+
+def test_rows_already_in_entity_order_come_back_as_they_are() -> None:
+    from marketintel.store.engines import base
+
+    table = prices(locations=("ILLINOIS.HUB", "INDIANA.HUB"), count=5)
+    table = table.sort_by([("location", "ascending"), ("interval_start", "ascending")])
+    assert base.latest_revisions(PRICES, table, ["location", "interval_start"]).equals(table)
+    shuffled = table.take(pa.array([9, 3, 0, 7, 5, 1, 8, 2, 6, 4]))
+    assert base.latest_revisions(PRICES, shuffled, ["location", "interval_start"]).equals(table)
+    assert base.latest_revisions(PRICES, table.slice(0, 0), ["location", "interval_start"]).num_rows == 0
+    assert base.latest_revisions(PRICES, table.slice(0, 1), ["location", "interval_start"]).num_rows == 1

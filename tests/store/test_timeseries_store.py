@@ -401,3 +401,44 @@ def test_a_rejected_batch_with_several_revisions_writes_none_of_them(store: Time
     with pytest.raises(BatchRejected, match="different value"):
         store.write_prices(pa.concat_tables([clash, in_between]))
     assert price_count(store) == 2
+
+
+def test_a_point_read_of_one_location_sees_its_latest_revisions_in_time_order(store: TimeSeriesStore) -> None:
+    store.write_prices(prices(locations=("INDIANA.HUB", "ILLINOIS.HUB"), count=6))
+    # a correction of two intervals, stored after (and apart from) the original rows
+    corrected = with_column(
+        prices(count=6, learned=LEARNED + dt.timedelta(hours=1)), "lmp", [30.0, 31.0, 92.0, 33.0, 94.0, 35.0]
+    )
+    assert store.write_prices(corrected).written == 2
+    one = store.prices(market="MISO", run="RT5", start=T0, end=END, locations=["INDIANA.HUB"])
+    assert lmps(one) == [30.0, 31.0, 92.0, 33.0, 94.0, 35.0]
+    assert one.column("interval_start").to_pylist() == [T0 + dt.timedelta(minutes=5 * i) for i in range(6)]
+    assert one.schema == PRICES.schema
+    two = store.prices(market="MISO", run="RT5", start=T0, end=END, locations=["INDIANA.HUB", "ILLINOIS.HUB"])
+    assert two.column("location").to_pylist() == ["ILLINOIS.HUB"] * 6 + ["INDIANA.HUB"] * 6
+    assert lmps(two)[6:] == lmps(one)
+    then = store.prices(market="MISO", run="RT5", start=T0, end=END, locations=["INDIANA.HUB"], as_of=LEARNED)
+    assert lmps(then) == [30.0, 31.0, 32.0, 33.0, 34.0, 35.0]
+    # the same reads again (DuckDB runs them from statements parsed once), other values bound
+    assert lmps(store.prices(market="MISO", run="RT5", start=T0, end=END, locations=["INDIANA.HUB"])) == lmps(
+        one
+    )
+    other = store.prices(market="MISO", run="RT5", start=T0, end=END, locations=["ILLINOIS.HUB"])
+    assert lmps(other) == [30.01, 31.01, 32.01, 33.01, 34.01, 35.01]
+    assert store.prices(market="MISO", run="RT5", start=END, end=END + dt.timedelta(days=1)).num_rows == 0
+
+
+def test_every_read_binds_its_values(store: TimeSeriesStore) -> None:
+    store.write_prices(prices(count=24))
+    hour = T0 + dt.timedelta(hours=1)
+    assert store.prices(market="MISO", run="RT5", start=hour, end=END).num_rows == 12
+    assert store.latest_prices(market="MISO", run="RT5", locations=["INDIANA.HUB"]).num_rows == 1
+    assert store.latest_prices(market="MISO", run="RT5", as_of=LEARNED - dt.timedelta(days=1)).num_rows == 0
+    hourly = store.resample_prices(
+        market="MISO", run="RT5", start=T0, end=END, freq="hour", locations=["INDIANA.HUB", "AMIL.BGS6"]
+    )
+    assert hourly.column("intervals").to_pylist() == [12, 12]
+    assert store.instruments("CAISO").num_rows == 2
+    assert store.fundamentals(series_ids=["A", "B"], start=T0, end=END).num_rows == 0
+    assert store.forward_quotes(market="MISO", trade_date=T0.date(), location="INDIANA.HUB").num_rows == 0
+    assert store.curve_points(curve_id="X", as_of_date=T0.date(), as_of=LEARNED).num_rows == 0

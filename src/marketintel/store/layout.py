@@ -64,10 +64,17 @@ def entity_order(dataset: Dataset, table: pa.Table) -> EntityOrder:
     encoded: dict[str, pa.DictionaryArray] = {}
     keys = [_sort_key(table.column(c), encoded, c) for c in sort_columns(dataset)]
     indices = np.lexsort(keys[::-1])  # lexsort's primary key is the last one given
-    if len(indices) < 2:
-        return EntityOrder(indices, False, encoded)
-    same = np.ones(len(indices) - 1, dtype=bool)
-    for key in keys:
-        ordered = key[indices]
-        same &= ordered[1:] == ordered[:-1]
-    return EntityOrder(indices, bool(same.any()), encoded)
+    return EntityOrder(indices, _repeats(keys, indices), encoded)
+
+
+def _repeats(keys: list[np.ndarray], indices: np.ndarray) -> bool:
+    """Whether two neighbours in sorted order have equal keys. The last key (time) tells nearly all
+    neighbours apart, so it goes first and the others only compare the few pairs it leaves."""
+    last, *others = reversed(keys)
+    ordered = last[indices]
+    pairs = np.flatnonzero(ordered[1:] == ordered[:-1])  # neighbour i and i + 1, in sorted order
+    for key in others:
+        if not len(pairs):
+            break
+        pairs = pairs[key[indices[pairs]] == key[indices[pairs + 1]]]
+    return bool(len(pairs))

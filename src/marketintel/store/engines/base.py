@@ -8,6 +8,7 @@ as-of reads, resampling — is written once here in SQL rendered through the eng
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketintel.catalog.markets import market as market_named
-from marketintel.store.dialect import Dialect, utc
+from marketintel.store.dialect import Dialect, Params, utc
 from marketintel.store.layout import EntityOrder, entity_order
 from marketintel.store.models import (
     CURVE_POINTS,
@@ -99,33 +100,57 @@ def revision_generations(dataset: Dataset, table: pa.Table) -> list[tuple[pa.Tab
     return [(part, entity_order(dataset, part)) for part in parts]
 
 
-SMALL_READ = 100_000  # rows; below this Arrow's single-threaded sort beats a round trip through polars
+SMALL_READ = 100_000  # rows; below this Arrow beats a round trip through polars
 
 
-def latest_revisions(dataset: Dataset, table: pa.Table, order_by: list[str]) -> pa.Table:
-    """Per entity, the row with the greatest knowledge time; then ordered by `order_by`."""
+def latest_revisions(dataset: Dataset, table: pa.Table, keys: list[str]) -> pa.Table:
+    """Per entity, the row with the greatest knowledge time, ordered by `keys`: the entity columns that tell
+    the rows apart (the query pins the others, e.g. one market and run)."""
     if table.num_rows >= SMALL_READ:
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        if frame.select(list(dataset.entity)).is_duplicated().any():
-            frame = frame.sort([*dataset.entity, KNOWLEDGE_TIME]).unique(
-                subset=list(dataset.entity), keep="last", maintain_order=True
-            )
-        return frame.sort(order_by).to_arrow().cast(dataset.schema)
-    # sorted by every entity column (order_by first) and then knowledge time, revisions of one entity
-    # are neighbours and the latest is the last of them
-    keys = [*order_by, *(c for c in dataset.entity if c not in order_by), KNOWLEDGE_TIME]
-    ordered = table.sort_by([(c, "ascending") for c in keys]).cast(dataset.schema)
-    n = ordered.num_rows
-    if n < 2:
-        return ordered
-    same_as_next = np.ones(n - 1, dtype=bool)
-    for column in dataset.entity:
-        values = ordered.column(column)
-        same_as_next &= pc.equal(values.slice(0, n - 1), values.slice(1)).to_numpy(zero_copy_only=False)
-    if not same_as_next.any():
-        return ordered
-    return ordered.filter(pa.array(np.append(~same_as_next, True)))
+        if frame.select(keys).is_duplicated().any():
+            frame = frame.sort([*keys, KNOWLEDGE_TIME]).unique(subset=keys, keep="last", maintain_order=True)
+        return frame.sort(keys).to_arrow().cast(dataset.schema)
+    table = with_schema(table, dataset.schema)
+    later, same = neighbours(table, keys)
+    if later.all():
+        # the usual case: the rows come back in the entity order they were written in, one revision each
+        return table
+    # sorted by the keys and then knowledge time, revisions of one entity are neighbours, the latest last
+    ordered = table.sort_by([(c, "ascending") for c in (*keys, KNOWLEDGE_TIME)])
+    _, same = neighbours(ordered, keys)
+    return ordered if not same.any() else ordered.filter(pa.array(np.append(~same, True)))
+
+
+def neighbours(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each row but the last, whether the next row's keys are greater and whether they are equal."""
+    n = max(table.num_rows - 1, 0)
+    later, same = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+    for column in keys:
+        values = table.column(column)
+        if pa.types.is_string(values.type):
+            this, after = values.slice(0, n), values.slice(1)
+            less, equal = (pc.less(this, after).to_numpy(), pc.equal(this, after).to_numpy())
+        else:  # times and numbers compare in numpy, without a copy
+            array = values.to_numpy()
+            less, equal = array[:-1] < array[1:], array[:-1] == array[1:]
+        later |= same & less
+        same &= equal
+    return later, same
+
+
+def with_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table under the dataset's schema: relabelled when the engine returned the same types (it marks
+    every column nullable), cast otherwise."""
+    if table.schema.equals(all_nullable(schema)):
+        return pa.Table.from_arrays(table.columns, schema=schema)
+    return table.cast(schema)
+
+
+@functools.cache
+def all_nullable(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_nullable(True) for f in schema])
 
 
 class TimeSeriesStore(ABC):
@@ -144,8 +169,9 @@ class TimeSeriesStore(ABC):
         """Create the tables if missing; safe to call on every start."""
 
     @abstractmethod
-    def query(self, sql: str) -> pa.Table:
-        """Run a query and return its result as Arrow (timestamps as UTC)."""
+    def query(self, sql: str, params: Params | None = None) -> pa.Table:
+        """Run a query and return its result as Arrow (timestamps as UTC); `params` are the values of the
+        markers that the dialect's `param` put in `sql`."""
 
     @abstractmethod
     def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
@@ -279,29 +305,36 @@ class TimeSeriesStore(ABC):
 
     # --- reading --------------------------------------------------------------------------------
 
-    def _as_of_clause(self, as_of: dt.datetime | None) -> list[str]:
+    def _as_of_clause(self, as_of: dt.datetime | None, params: Params) -> list[str]:
         if as_of is None:
             return []
-        return [f"{KNOWLEDGE_TIME} <= {self.dialect.timestamp(utc(as_of, 'as_of'))}"]
+        return [f"{KNOWLEDGE_TIME} <= {self.dialect.param(params, 'as_of', utc(as_of, 'as_of'))}"]
 
-    def _latest(self, dataset: Dataset, where: list[str], as_of: dt.datetime | None) -> str:
-        conditions = " AND ".join(where + self._as_of_clause(as_of)) or "true"
+    def _latest(self, dataset: Dataset, where: list[str], as_of: dt.datetime | None, params: Params) -> str:
+        conditions = " AND ".join(where + self._as_of_clause(as_of, params)) or "true"
         select = f"SELECT {', '.join(dataset.columns)} FROM {dataset.name} WHERE {conditions}"
         return self.dialect.keep_last(select, list(dataset.entity), KNOWLEDGE_TIME)
 
     def _price_filter(
-        self, market: str, run: str, start: dt.datetime, end: dt.datetime, locations: Sequence[str] | None
+        self,
+        market: str,
+        run: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        locations: Sequence[str] | None,
+        params: Params,
     ) -> list[str]:
         d = self.dialect
-        where = [
-            f"market = {d.string(market)}",
-            f"run = {d.string(run)}",
-            f"interval_start >= {d.timestamp(utc(start, 'start'))}",
-            f"interval_start < {d.timestamp(utc(end, 'end'))}",
+        # locations first: DuckDB checks each row group's min/max against the filters in this order, and
+        # this one rules out nearly all of them (a point read ~0.15 ms faster than market first)
+        where = [d.equals_any("location", locations, params, "location")] if locations else []
+        return [
+            *where,
+            f"market = {d.param(params, 'market', market)}",
+            f"run = {d.param(params, 'run', run)}",
+            f"interval_start >= {d.param(params, 'start', utc(start, 'start'))}",
+            f"interval_start < {d.param(params, 'end', utc(end, 'end'))}",
         ]
-        if locations:
-            where.append(d.in_list("location", locations))
-        return where
 
     def prices(
         self,
@@ -316,11 +349,15 @@ class TimeSeriesStore(ABC):
         """Price facts in [start, end) as known at `as_of` (default: latest knowledge), ordered by location, time."""
         # a plain filtered read, revisions resolved in Arrow: cheaper than the engine's de-duplication for
         # the small ranges this serves (a location-day, a few locations for a month)
-        where = " AND ".join(
-            self._price_filter(market, run, start, end, locations) + self._as_of_clause(as_of)
+        params: Params = {}
+        where = self._price_filter(market, run, start, end, locations, params)
+        where += self._as_of_clause(as_of, params)
+        rows = self.query(
+            f"SELECT {', '.join(PRICES.columns)} FROM {PRICES.name} WHERE {' AND '.join(where)}", params
         )
-        rows = self.query(f"SELECT {', '.join(PRICES.columns)} FROM {PRICES.name} WHERE {where}")
-        return latest_revisions(PRICES, rows, ["location", "interval_start"])
+        # the filter pins market and run (and the location, if one): the rest tell the rows' entities apart
+        keys = ["interval_start"] if locations and len(locations) == 1 else ["location", "interval_start"]
+        return latest_revisions(PRICES, rows, keys)
 
     def latest_prices(
         self,
@@ -333,17 +370,25 @@ class TimeSeriesStore(ABC):
     ) -> pa.Table:
         """Each location's most recent interval (within `lookback` of the market's newest one)."""
         d = self.dialect
-        scope = [f"market = {d.string(market)}", f"run = {d.string(run)}", *self._as_of_clause(as_of)]
+        params: Params = {}
+        scope = [
+            f"market = {d.param(params, 'market', market)}",
+            f"run = {d.param(params, 'run', run)}",
+            *self._as_of_clause(as_of, params),
+        ]
         newest = self.query(
-            f"SELECT max(interval_start) AS newest FROM {PRICES.name} WHERE {' AND '.join(scope)}"
+            f"SELECT max(interval_start) AS newest FROM {PRICES.name} WHERE {' AND '.join(scope)}", params
         )
         last = newest.column("newest")[0].as_py()
         if last is None:
             return PRICES.schema.empty_table()
-        window = self._price_filter(market, run, last - lookback, last + dt.timedelta(seconds=1), locations)
-        latest = self._latest(PRICES, window, as_of)
+        params = {}
+        window = self._price_filter(
+            market, run, last - lookback, last + dt.timedelta(seconds=1), locations, params
+        )
+        latest = self._latest(PRICES, window, as_of, params)
         per_location = self.dialect.keep_last(latest, ["location"], "interval_start")
-        return self.query(f"SELECT * FROM ({per_location}) ORDER BY location")
+        return self.query(f"SELECT * FROM ({per_location}) ORDER BY location", params)
 
     def resample_prices(
         self,
@@ -361,13 +406,17 @@ class TimeSeriesStore(ABC):
         if freq not in ("hour", "day"):
             raise ValueError(f"freq must be 'hour' or 'day' (got {freq!r})")
         zone = timezone or market_named(market).timezone
-        latest = self._latest(PRICES, self._price_filter(market, run, start, end, locations), as_of)
+        params: Params = {}
+        latest = self._latest(
+            PRICES, self._price_filter(market, run, start, end, locations, params), as_of, params
+        )
         bucket = self.dialect.bucket("interval_start", freq, zone)
         return self.query(
             f"SELECT market, location, run, {bucket} AS bucket_start, count(*) AS intervals, "
             f"sum(lmp * interval_minutes) / sum(interval_minutes) AS lmp_avg, "
             f"min(lmp) AS lmp_min, max(lmp) AS lmp_max "
-            f"FROM ({latest}) GROUP BY market, location, run, bucket_start ORDER BY location, bucket_start"
+            f"FROM ({latest}) GROUP BY market, location, run, bucket_start ORDER BY location, bucket_start",
+            params,
         )
 
     def fundamentals(
@@ -379,13 +428,14 @@ class TimeSeriesStore(ABC):
         as_of: dt.datetime | None = None,
     ) -> pa.Table:
         d = self.dialect
+        params: Params = {}
         where = [
-            d.in_list("series_id", series_ids),
-            f"interval_start >= {d.timestamp(utc(start, 'start'))}",
-            f"interval_start < {d.timestamp(utc(end, 'end'))}",
+            d.equals_any("series_id", series_ids, params, "series"),
+            f"interval_start >= {d.param(params, 'start', utc(start, 'start'))}",
+            f"interval_start < {d.param(params, 'end', utc(end, 'end'))}",
         ]
-        latest = self._latest(FUNDAMENTALS, where, as_of)
-        return self.query(f"SELECT * FROM ({latest}) ORDER BY series_id, interval_start")
+        latest = self._latest(FUNDAMENTALS, where, as_of, params)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY series_id, interval_start", params)
 
     def forward_quotes(
         self,
@@ -396,11 +446,17 @@ class TimeSeriesStore(ABC):
         as_of: dt.datetime | None = None,
     ) -> pa.Table:
         d = self.dialect
-        where = [f"market = {d.string(market)}", f"trade_date = {d.date(trade_date)}"]
+        params: Params = {}
+        where = [
+            f"market = {d.param(params, 'market', market)}",
+            f"trade_date = {d.param(params, 'trade_date', trade_date)}",
+        ]
         if location is not None:
-            where.append(f"location = {d.string(location)}")
-        latest = self._latest(FORWARD_QUOTES, where, as_of)
-        return self.query(f"SELECT * FROM ({latest}) ORDER BY location, block, delivery_start, delivery_end")
+            where.append(f"location = {d.param(params, 'location', location)}")
+        latest = self._latest(FORWARD_QUOTES, where, as_of, params)
+        return self.query(
+            f"SELECT * FROM ({latest}) ORDER BY location, block, delivery_start, delivery_end", params
+        )
 
     def curve_points(
         self,
@@ -411,17 +467,19 @@ class TimeSeriesStore(ABC):
         as_of: dt.datetime | None = None,
     ) -> pa.Table:
         d = self.dialect
+        params: Params = {}
         where = [
-            f"curve_id = {d.string(curve_id)}",
-            f"scenario_id = {d.string(scenario_id)}",
-            f"as_of_date = {d.date(as_of_date)}",
+            f"curve_id = {d.param(params, 'curve_id', curve_id)}",
+            f"scenario_id = {d.param(params, 'scenario_id', scenario_id)}",
+            f"as_of_date = {d.param(params, 'as_of_date', as_of_date)}",
         ]
-        latest = self._latest(CURVE_POINTS, where, as_of)
-        return self.query(f"SELECT * FROM ({latest}) ORDER BY granularity, delivery_start")
+        latest = self._latest(CURVE_POINTS, where, as_of, params)
+        return self.query(f"SELECT * FROM ({latest}) ORDER BY granularity, delivery_start", params)
 
     def instruments(self, market: str | None = None) -> pa.Table:
-        where = f" WHERE market = {self.dialect.string(market)}" if market else ""
-        return self.query(f"SELECT * FROM instruments{where} ORDER BY market, location")
+        params: Params = {}
+        where = f" WHERE market = {self.dialect.param(params, 'market', market)}" if market else ""
+        return self.query(f"SELECT * FROM instruments{where} ORDER BY market, location", params)
 
     def series(self) -> pa.Table:
         return self.query("SELECT * FROM series ORDER BY series_id")

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from marketintel.store.dialect import ClickHouseDialect
+from marketintel.store.dialect import ClickHouseDialect, Params
 from marketintel.store.engines.base import REFERENCES, TimeSeriesStore
 from marketintel.store.layout import EntityOrder
 from marketintel.store.models import DATASETS, FORWARD_QUOTES, KNOWLEDGE_TIME, PRICES, UTC_TS, Dataset
@@ -167,7 +167,9 @@ class ClickHouseStore(TimeSeriesStore):
             for name, (schema, key) in REFERENCES.items():
                 self._ex.command(reference_table_sql(name, schema, key))
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str, params: Params | None = None) -> pa.Table:
+        if params:  # ClickHouseDialect.param writes values in as literals
+            raise ValueError("ClickHouse statements carry their values as literals, not parameters")
         return conform(self._ex.query(sql))
 
     def _insert(self, name: str, columns: list[str], source: str) -> None:
