@@ -442,3 +442,25 @@ def test_every_read_binds_its_values(store: TimeSeriesStore) -> None:
     assert store.fundamentals(series_ids=["A", "B"], start=T0, end=END).num_rows == 0
     assert store.forward_quotes(market="MISO", trade_date=T0.date(), location="INDIANA.HUB").num_rows == 0
     assert store.curve_points(curve_id="X", as_of_date=T0.date(), as_of=LEARNED).num_rows == 0
+
+
+def test_a_read_of_some_columns_returns_them_with_the_entity_and_resolves_revisions(
+    store: TimeSeriesStore,
+) -> None:
+    store.write_prices(prices(count=6))
+    corrected = with_column(
+        prices(count=6, learned=LEARNED + dt.timedelta(hours=1)), "lmp", [30.0, 31.0, 92.0, 33.0, 94.0, 35.0]
+    )
+    store.write_prices(corrected)
+    point = {"market": "MISO", "run": "RT5", "start": T0, "end": END, "locations": ["INDIANA.HUB"]}
+    narrow = store.prices(**point, columns=["lmp"])  # type: ignore[arg-type]
+    assert narrow.schema.names == ["market", "location", "run", "interval_start", "lmp", "knowledge_time"]
+    assert narrow.schema == pa.schema([PRICES.schema.field(c) for c in narrow.schema.names])
+    full = store.prices(**point)  # type: ignore[arg-type]
+    assert narrow.equals(full.select(narrow.schema.names))
+    then = store.prices(**point, as_of=LEARNED, columns=["lmp", "congestion"])  # type: ignore[arg-type]
+    assert lmps(then) == [30.0, 31.0, 32.0, 33.0, 34.0, 35.0]
+    assert "congestion" in then.schema.names
+    assert "source" not in then.schema.names
+    with pytest.raises(ValueError, match=r"unknown price columns \['price'\]"):
+        store.prices(**point, columns=["price"])  # type: ignore[arg-type]

@@ -17,7 +17,15 @@ from starlette.responses import Response
 
 from marketintel.api.params import aware, check_run, instrument_id, split_instrument, window
 from marketintel.api.problems import Problem
-from marketintel.api.responses import ARROW_STREAM, FastJSON, iso_z, table_response
+from marketintel.api.responses import (
+    ARROW_STREAM,
+    ColumnJSON,
+    FastJSON,
+    iso_z,
+    table_response,
+    utc_times,
+    values,
+)
 from marketintel.api.security import Access, entitled
 from marketintel.catalog.markets import MARKETS
 from marketintel.store.service import TimeSeriesStore
@@ -38,9 +46,42 @@ def store_of(request: Request) -> TimeSeriesStore:
     return store
 
 
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """The instrument catalog and what every request derives from it, computed once per snapshot."""
+
+    table: pa.Table
+    search_text: pa.Array  # each row's location and name, lowercased: what `q` matches
+    locations: dict[str, frozenset[str]]  # market → its locations
+
+    @classmethod
+    def of(cls, table: pa.Table) -> Catalog:
+        joined = pc.binary_join_element_wise(
+            table.column("location"), pc.fill_null(table.column("name"), ""), " "
+        )
+        locations: dict[str, set[str]] = {}
+        for market, location in zip(
+            table.column("market").to_pylist(), table.column("location").to_pylist(), strict=True
+        ):
+            locations.setdefault(market, set()).add(location)
+        return cls(
+            table=table,
+            search_text=pc.utf8_lower(joined),
+            locations={m: frozenset(held) for m, held in locations.items()},
+        )
+
+
+def catalog_snapshot(request: Request) -> Catalog:
+    """The shared snapshot of the catalog (dropped when the bus reports new data, or after its TTL)."""
+    found: Catalog = request.app.state.snapshots.get(
+        ("instruments",), lambda: Catalog.of(store_of(request).instruments())
+    )
+    return found
+
+
 def catalog(request: Request, market: str | None = None) -> pa.Table:
     """The instrument catalog (of one market), from the shared snapshot."""
-    table: pa.Table = request.app.state.snapshots.get(("instruments",), store_of(request).instruments)
+    table = catalog_snapshot(request).table
     if market is None:
         return table
     return table.filter(pc.equal(table.column("market"), market))
@@ -76,28 +117,31 @@ def list_instruments(
         markets = [market]
     else:
         markets = sorted(access.markets())
-    table = catalog(request)
-    keep = pc.is_in(table.column("market"), pa.array(markets, pa.string()))
-    if type is not None:
-        keep = pc.and_(keep, pc.equal(table.column("location_type"), type))
-    if q:
-        needle = q.lower()
-        text = pc.utf8_lower(
-            pc.binary_join_element_wise(table.column("location"), pc.fill_null(table.column("name"), ""), " ")
-        )
-        keep = pc.and_(keep, pc.match_substring(text, needle))
-    matching = table.filter(keep)
-    page = matching.slice(offset, limit)
-    next_offset = offset + limit if offset + limit < matching.num_rows else None
-    return FastJSON(
-        {
+
+    def body() -> bytes:
+        held = catalog_snapshot(request)
+        table = held.table
+        keep = pc.is_in(table.column("market"), pa.array(markets, pa.string()))
+        if type is not None:
+            keep = pc.and_(keep, pc.equal(table.column("location_type"), type))
+        if q:
+            keep = pc.and_(keep, pc.match_substring(held.search_text, q.lower()))
+        matching = table.filter(keep)
+        page = matching.slice(offset, limit)
+        next_offset = offset + limit if offset + limit < matching.num_rows else None
+        page_body = {
             "items": _instrument_rows(page),
             "total": matching.num_rows,
             "limit": limit,
             "offset": offset,
             "next_offset": next_offset,
         }
-    )
+        return bytes(FastJSON(page_body).body)
+
+    # a page is derived from the catalog snapshot and dropped with it (keys under "instruments"); the
+    # markets are the caller's entitled ones, so tenants with other grants never share a page
+    key = ("instruments", "page", tuple(markets), type, q, limit, offset)
+    return Response(request.app.state.snapshots.get(key, body), media_type="application/json")
 
 
 @router.get("/instruments/{instrument}", response_class=FastJSON)
@@ -116,9 +160,8 @@ def get_instrument(
 
 
 def _known_locations(request: Request, market: str, locations: list[str]) -> None:
-    table = catalog(request, market)
-    known = pc.is_in(pa.array(locations, pa.string()), table.column("location")).to_pylist()
-    missing = [loc for loc, found in zip(locations, known, strict=True) if not found]
+    known = catalog_snapshot(request).locations.get(market, frozenset())
+    missing = [loc for loc in locations if loc not in known]
     if missing:
         raise Problem(
             404,
@@ -183,27 +226,31 @@ def price_ticks(
     for market, locations in by_market.items():
         table = tables.pop(0)
         for location in locations:
-            rows = table.filter(pc.equal(table.column("location"), location))
+            # one location read alone is already that location's rows
+            rows = (
+                table if len(locations) == 1 else table.filter(pc.equal(table.column("location"), location))
+            )
             entry: dict[str, Any] = {
                 "instrument": instrument_id(market, location),
                 "market": market,
                 "location": location,
             }
+            # columns straight from Arrow to numpy to orjson: no Python object per value
             if resample:
-                entry["t"] = iso_z(rows.column("bucket_start"))
+                entry["t"] = utc_times(rows.column("bucket_start"))
                 entry.update(
-                    avg=rows.column("lmp_avg").to_numpy(),
-                    min=rows.column("lmp_min").to_numpy(),
-                    max=rows.column("lmp_max").to_numpy(),
+                    avg=values(rows.column("lmp_avg")),
+                    min=values(rows.column("lmp_min")),
+                    max=values(rows.column("lmp_max")),
                     intervals=rows.column("intervals").to_numpy(),
                 )
             else:
                 minutes = rows.column("interval_minutes")
                 entry["interval_minutes"] = minutes[0].as_py() if rows.num_rows else None
-                entry["t"] = iso_z(rows.column("interval_start"))
-                entry.update({v: rows.column(v).to_pylist() for v in VALUES})
+                entry["t"] = utc_times(rows.column("interval_start"))
+                entry.update({v: values(rows.column(v)) for v in VALUES})
             series.append(entry)
-    return FastJSON(
+    return ColumnJSON(
         {"run": run, "start": first, "end": last, "as_of": known, "resample": resample, "series": series}
     )
 
