@@ -59,9 +59,9 @@ def test_small_and_large_reads_resolve_revisions_alike(monkeypatch: pytest.Monke
     revised = prices(locations=("INDIANA.HUB",), count=10, base=90.0, learned=LEARNED + dt.timedelta(days=1))
     reverted = prices(locations=("INDIANA.HUB",), count=3, base=10.0, learned=LEARNED + dt.timedelta(days=2))
     table = pa.concat_tables([revised, original, reverted])
-    small = base.latest_revisions(PRICES, table, ["location", "interval_start"])
+    small = base.latest_revisions(PRICES.schema, table, ["location", "interval_start"])
     monkeypatch.setattr(base, "SMALL_READ", 0)
-    large = base.latest_revisions(PRICES, table, ["location", "interval_start"])
+    large = base.latest_revisions(PRICES.schema, table, ["location", "interval_start"])
     assert small.equals(large)
     assert small.num_rows == 80
     indiana = (
@@ -77,8 +77,12 @@ def test_rows_already_in_entity_order_come_back_as_they_are() -> None:
 
     table = prices(locations=("ILLINOIS.HUB", "INDIANA.HUB"), count=5)
     table = table.sort_by([("location", "ascending"), ("interval_start", "ascending")])
-    assert base.latest_revisions(PRICES, table, ["location", "interval_start"]).equals(table)
+    assert base.latest_revisions(PRICES.schema, table, ["location", "interval_start"]).equals(table)
     shuffled = table.take(pa.array([9, 3, 0, 7, 5, 1, 8, 2, 6, 4]))
-    assert base.latest_revisions(PRICES, shuffled, ["location", "interval_start"]).equals(table)
-    assert base.latest_revisions(PRICES, table.slice(0, 0), ["location", "interval_start"]).num_rows == 0
-    assert base.latest_revisions(PRICES, table.slice(0, 1), ["location", "interval_start"]).num_rows == 1
+    assert base.latest_revisions(PRICES.schema, shuffled, ["location", "interval_start"]).equals(table)
+    assert (
+        base.latest_revisions(PRICES.schema, table.slice(0, 0), ["location", "interval_start"]).num_rows == 0
+    )
+    assert (
+        base.latest_revisions(PRICES.schema, table.slice(0, 1), ["location", "interval_start"]).num_rows == 1
+    )
