@@ -10,7 +10,7 @@ AIRFLOW_VENV := .venv-airflow
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: install install-airflow airflow-constraints demo test lint bench bench-quick clean
+.PHONY: install install-airflow airflow-constraints demo test lint bench bench-quick clean web web-lint web-test web-e2e chromium
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -30,14 +30,40 @@ install-airflow: $(AIRFLOW_VENV)/.installed
 airflow-constraints:
 	$(PYTHON) -m uv pip compile deploy/airflow/requirements.txt --universal --python-version 3.11 -o deploy/airflow/constraints.txt
 
-demo: install
+# The web hub (web/): npm ci again only when the lock file changed; the build only when a source did.
+WEB := web
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB) && npm run build
+
+web: $(WEB)/dist/index.html
+
+web-lint: $(WEB)/node_modules/.installed
+	cd $(WEB) && npm run lint
+
+web-test: $(WEB)/node_modules/.installed
+	cd $(WEB) && npm test
+
+# the E2E drives Debian's Chromium (never a downloaded browser); we run as root, so apt-get may install it
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+web-e2e: install web chromium
+	cd $(WEB) && npm run e2e
+
+demo: install web
 	$(BIN)/marketintel demo
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(AIRFLOW_VENV)/.installed
+test: lint web-lint web-test web-e2e $(AIRFLOW_VENV)/.installed
 	$(BIN)/pytest
 
 bench: install
@@ -57,4 +83,4 @@ bench-quick: install
 	$(BIN)/python -m bench.curves_shape --quick
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .ruff_cache $(WEB)/node_modules $(WEB)/dist $(WEB)/test-results

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from marketintel import __version__
-from marketintel.api import observability, problems, stream
+from marketintel.api import observability, problems, stream, web
 from marketintel.api.responses import FastJSON
 from marketintel.api.security import Credentials, Gate
 from marketintel.api.snapshots import Snapshots
@@ -26,6 +26,7 @@ from marketintel.entitlements import api as entitlements_api
 from marketintel.entitlements.service import Entitlements
 from marketintel.exports import api as exports_api
 from marketintel.metadata.service import engine_for, session_factory, upgrade
+from marketintel.quality import api as quality_api
 from marketintel.ratelimit.service import open_ratelimiter
 from marketintel.store import api as store_api
 from marketintel.store.service import open_timeseries
@@ -80,8 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
         curves_api.router,
         exports_api.router,
         entitlements_api.router,
+        quality_api.router,
         stream.router,
     ):
         # the credential schemes, declared for /docs' Authorize button (the gate reads the headers itself)
         app.include_router(router, prefix=API_PREFIX, responses=API_PROBLEMS, dependencies=Credentials)
+    web.mount(app)  # last: the hub's client routes take only what no route above answers
     return app
