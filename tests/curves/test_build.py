@@ -13,7 +13,7 @@ from marketintel.curves.calendar import block_hours, period_hours
 from marketintel.curves.models import Quote, QuoteError
 from marketintel.curves.quotes import read_quotes
 from marketintel.curves.runs import lineage, run_id, save_run
-from marketintel.curves.service import build_curve
+from marketintel.curves.service import DEFAULT_SPREAD_DECAY_HOURS, build_curve, curve_values
 from marketintel.metadata.models import CurveRun
 from marketintel.metadata.service import engine_for, session_factory, upgrade
 from marketintel.store.service import open_timeseries
@@ -178,3 +178,40 @@ def test_runs_are_immutable_duplicates_are_recognised_and_lineage_names_the_cont
     # August 2027 lies in Q3-27's delivery: that quote is what determined it, most of all
     assert contributions[0].quote.contract == "Q3-27"
     assert contributions[0].weight > 0.5
+
+
+def test_sparse_peak_quotes_leave_the_split_near_the_priors_in_unquoted_months() -> None:
+    """Issue 5's drift: PEAK quoted only on the first months, ATC further out. The ATC quotes see only
+    the hour-weighted blend, so without the spread tension the PEAK − OFFPEAK split ran off along a line
+    (PEAK below −60, OFFPEAK above 140 here)."""
+    shape = np.tile([1.2, 0.85], (12, 1))  # the prior's peak premium: 0.35 × the level
+    quotes = [
+        q("Dec26", "ATC", "2026-12-01", "2027-01-01", 48.0),
+        q("Dec26 peak", "PEAK", "2026-12-01", "2027-01-01", 62.0),
+        q("Jan27", "ATC", "2027-01-01", "2027-02-01", 55.0),
+        q("Jan27 peak", "PEAK", "2027-01-01", "2027-02-01", 75.0),
+        q("Feb27", "ATC", "2027-02-01", "2027-03-01", 50.0),
+        q("Feb27 peak", "PEAK", "2027-02-01", "2027-03-01", 62.0),
+        q("Q2-27", "ATC", "2027-04-01", "2027-07-01", 40.0),
+        q("Q3-27", "ATC", "2027-07-01", "2027-10-01", 52.0),
+        *[
+            q(f"Cal{y}", "ATC", f"20{y}-01-01", f"20{y + 1}-01-01", 44.0 + 0.5 * (y - 28))
+            for y in range(28, 36)
+        ],
+    ]
+    split: dict[object, np.ndarray] = {}
+    for spread_decay in (None, DEFAULT_SPREAD_DECAY_HOURS):
+        curve = curve_values("MISO", AS_OF, quotes, shape=shape, spread_decay_hours=spread_decay)
+        reproduced = curve.problem.contracts @ curve.solution.values.ravel()
+        np.testing.assert_allclose(reproduced, curve.problem.prices, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(curve.problem.prices, [x.price for x in quotes], rtol=0, atol=1e-9)
+        prior = curve.problem.prior
+        month = curve.month_starts
+        starts = np.array(curve.grid.bounds)[month]
+        unquoted = (starts >= dt.date(2027, 3, 1)) & (starts < dt.date(2036, 1, 1))
+        prior_split = (prior[:, 0] - prior[:, 1])[month]
+        split[spread_decay] = (curve.monthly[:, 1] - curve.monthly[:, 2] - prior_split)[unquoted]
+    assert np.abs(split[None]).max() > 100.0  # the defect
+    held = split[DEFAULT_SPREAD_DECAY_HOURS]
+    assert np.abs(held).max() < 15.0  # the quoted premia are 14–20 $/MWh over the ATC
+    assert np.abs(held[12:]).max() < 1.0  # from Mar 2028 on, the prior's split

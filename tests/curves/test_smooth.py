@@ -23,6 +23,7 @@ from marketintel.curves.smooth import (
     objective_matrix,
     objective_value,
     solve,
+    spread_tension_for_decay,
     tension_for_decay,
 )
 
@@ -82,6 +83,7 @@ def mixed_problem(**overrides: object) -> SmoothProblem:
         "prices": contracts @ truth(lengths.size, np.random.default_rng(5)).ravel(),
         "tension": tension_for_decay(YEAR_HOURS),
         "spread_smoothness": 0.1,
+        "spread_tension": spread_tension_for_decay(YEAR_HOURS / 2, 0.1),
     }
     return SmoothProblem(**{**fields, **overrides})
 
@@ -97,6 +99,15 @@ def banded_problem() -> SmoothProblem:
     bid[7], ask[7] = fair[7] - 3.0, fair[7] - 1.5  # below: the ask binds
     bid[9], ask[9] = fair[9] - 0.2, fair[9] + 0.2
     return mixed_problem(bid=bid, ask=ask)
+
+
+def spread_tension_only() -> SmoothProblem:
+    """The service's configuration: tension and spread tension, no spread smoothness."""
+    return mixed_problem(spread_smoothness=0.0, spread_tension=spread_tension_for_decay(YEAR_HOURS / 2))
+
+
+def without_spread_terms() -> SmoothProblem:
+    return mixed_problem(spread_smoothness=0.0, spread_tension=0.0)
 
 
 def cvxpy_curve(problem: SmoothProblem) -> tuple[float, np.ndarray]:
@@ -118,12 +129,14 @@ def cvxpy_curve(problem: SmoothProblem) -> tuple[float, np.ndarray]:
     peak, offpeak = x[0::2], x[1::2]
     tail = np.arange(n) >= problem.liquid_end
     pull = np.sqrt(problem.tension * scale**4 * ell * tail)
+    ridge = np.sqrt(problem.spread_tension * scale**4 * ell)  # on the split, everywhere
     objective = (
         cp.sum_squares(operator @ peak)
         + cp.sum_squares(operator @ offpeak)
         + problem.spread_smoothness * cp.sum_squares(operator @ (peak - offpeak))
         + cp.sum_squares(cp.multiply(pull, peak))
         + cp.sum_squares(cp.multiply(pull, offpeak))
+        + cp.sum_squares(cp.multiply(ridge, peak - offpeak))
     )
     a = problem.contracts.toarray()
     offset = a @ problem.prior.ravel()
@@ -227,7 +240,11 @@ def test_bid_equal_to_ask_is_an_equality() -> None:
     assert (problem.contracts @ solution.values.ravel())[3] == pytest.approx(bid[3], abs=1e-6)
 
 
-@pytest.mark.parametrize("make", [mixed_problem, banded_problem], ids=["equality", "band"])
+@pytest.mark.parametrize(
+    "make",
+    [mixed_problem, banded_problem, spread_tension_only],
+    ids=["equality", "band", "spread-tension-only"],
+)
 def test_the_schur_and_sparse_lu_solves_agree(
     make: Callable[[], SmoothProblem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,7 +281,11 @@ def test_objective_matrix_matches_the_formula() -> None:
     assert x @ (q @ x) == pytest.approx(objective_value(problem, x), rel=1e-10)
 
 
-@pytest.mark.parametrize("make", [mixed_problem, banded_problem], ids=["equality", "band"])
+@pytest.mark.parametrize(
+    "make",
+    [mixed_problem, banded_problem, spread_tension_only, without_spread_terms],
+    ids=["equality", "band", "spread-tension-only", "no-spread-terms"],
+)
 def test_objective_equals_an_independent_cvxpy_formulation(make: Callable[[], SmoothProblem]) -> None:
     problem = make()
     solution = solve(problem)
@@ -300,12 +321,76 @@ def test_the_long_end_converges_smoothly_to_the_prior() -> None:
 
 
 def test_without_tension_the_long_end_is_a_straight_line() -> None:
-    problem = mixed_problem(tension=0.0)
+    problem = mixed_problem(tension=0.0, spread_tension=0.0)
     epsilon = solve(problem).adjustment
     t = np.cumsum(problem.lengths) - problem.lengths / 2
     tail = slice(problem.liquid_end - 1, None)
     slopes = np.diff(epsilon[tail], axis=0) / np.diff(t[tail])[:, None]
     np.testing.assert_allclose(slopes, np.broadcast_to(slopes[0], slopes.shape), rtol=1e-6)
+
+
+def sparse_peak_problem(spread_tension: float) -> SmoothProblem:
+    """Monthly grid over six years: PEAK quoted on months 1–3 only, with a split far from the prior's and
+    steeply falling; ATC months, quarters and calendars further out — they see only the blend."""
+    lengths, hours = month_grid(72)
+    specs = [
+        *[(slice(i, i + 1), "ATC") for i in range(0, 7)],
+        *[(slice(i, i + 1), "PEAK") for i in (1, 2, 3)],
+    ]
+    specs += [(slice(7, 10), "ATC"), (slice(10, 13), "ATC")]
+    specs += [(slice(13 + 12 * k, 25 + 12 * k), "ATC") for k in range(4)]
+    contracts = sp.csr_array(np.vstack([contract_row(cells, block, hours) for cells, block in specs]))
+    prior = seasonal(lengths.size)
+    prices = contracts @ prior.ravel()
+    prices[7:10] += [14.0, 22.0, 6.0]  # PEAK premia over the prior's of +14, +22, +6 $/MWh
+    return SmoothProblem(
+        lengths,
+        hours,
+        prior,
+        contracts,
+        prices,
+        liquid_end=61,
+        tension=tension_for_decay(YEAR_HOURS),
+        spread_tension=spread_tension,
+    )
+
+
+def test_spread_tension_keeps_an_unquoted_peak_offpeak_split_near_the_priors() -> None:
+    drifting = solve(sparse_peak_problem(0.0))
+    held = solve(sparse_peak_problem(spread_tension_for_decay(YEAR_HOURS / 4)))  # the service's default
+    problem = sparse_peak_problem(0.0)
+    for solution in (drifting, held):  # every quote reproduced either way
+        np.testing.assert_allclose(
+            problem.contracts @ solution.values.ravel(), problem.prices, rtol=0, atol=1e-6
+        )
+    split = held.adjustment[:, PEAK] - held.adjustment[:, OFFPEAK]  # the split less the prior's
+    loose = drifting.adjustment[:, PEAK] - drifting.adjustment[:, OFFPEAK]
+    quoted = np.abs(split[1:4]).max()  # how far the PEAK quotes move the split (~42 $/MWh)
+    unquoted = slice(4, 61)  # after the last PEAK quote, to the end of the traded calendars
+    assert np.abs(loose[unquoted]).max() > 2 * quoted  # without it the split runs off along a line
+    assert np.abs(split[unquoted]).max() < quoted / 2  # with it, a damped swing back
+    assert np.abs(split[16:61]).max() < 1.0  # and a year after the last PEAK quote, the prior's
+    assert held.objective > drifting.objective  # the ridge costs something: it is in J
+
+
+def test_spread_tension_is_in_the_objective_and_free_trends() -> None:
+    lengths, hours = month_grid(24)
+    contracts = sp.csr_array(contract_row(slice(2, 5), "ATC", hours)[None, :])
+    # without tension an ATC quote leaves three trends free; the spread tension pins the two of the split
+    held = SmoothProblem(
+        lengths,
+        hours,
+        seasonal(lengths.size),
+        contracts,
+        [50.0],
+        spread_tension=tension_for_decay(YEAR_HOURS),
+    )
+    solution = solve(held)
+    assert solution.free_trends == 1
+    assert (contracts @ solution.values.ravel())[0] == pytest.approx(50.0, abs=1e-6)
+    assert solution.objective == pytest.approx(objective_value(held, solution.adjustment), rel=1e-9)
+    x = np.random.default_rng(4).normal(size=2 * lengths.size)
+    assert x @ (objective_matrix(held) @ x) == pytest.approx(objective_value(held, x), rel=1e-10)
 
 
 # --- redundant, inconsistent and infeasible contracts ------------------------------------------------------
@@ -379,6 +464,7 @@ def test_one_contract_leaves_trends_free_and_they_are_held_at_the_prior() -> Non
         ({"contracts": np.full((1, 6), 0.2)}, "sum to 1"),
         ({"liquid_end": 4}, "liquid_end"),
         ({"tension": -1.0}, "tension"),
+        ({"spread_tension": np.nan}, "spread_tension"),
     ],
 )
 def test_invalid_problems_are_refused(change: dict, message: str) -> None:

@@ -8,8 +8,6 @@ beyond it at `escalation` a year — the long end is this anchor, flagged as mod
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 
@@ -44,14 +42,13 @@ def seasonal_shape(history: pa.Table | None) -> np.ndarray:
 
 
 def prior_values(
-    cell_starts: list[dt.date],
+    months: np.ndarray,
+    years_beyond: np.ndarray,
     shape: np.ndarray,
     level: float,
-    liquid_until: dt.date,
     escalation: float,
 ) -> np.ndarray:
-    """(n, 2) prior for the cells starting at `cell_starts`."""
-    months = np.array([d.month - 1 for d in cell_starts])
-    years_beyond = np.array([max(0.0, (d - liquid_until).days / 365.25) for d in cell_starts])
-    levels = level * (1.0 + escalation) ** years_beyond
+    """(n, 2) prior for cells in calendar `months` (Jan = 0), `years_beyond` the traded horizon (0
+    inside it)."""
+    levels = level * (1.0 + escalation) ** np.asarray(years_beyond, dtype=float)
     return shape[months] * levels[:, None]

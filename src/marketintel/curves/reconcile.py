@@ -17,30 +17,35 @@ import numpy as np
 import scipy.sparse as sp
 
 from marketintel.curves.models import Adjustment, Quote
+from marketintel.curves.smooth import dependencies
 
 TOLERANCE = 1e-6  # $/MWh: below this a difference is rounding, not arbitrage
 
 
 def reconcile(
-    quotes: list[Quote], contracts: sp.csr_matrix, contract_hours: np.ndarray
+    quotes: list[Quote], contracts: sp.csr_array, contract_hours: np.ndarray
 ) -> tuple[np.ndarray, list[Adjustment]]:
     """The prices to build from (one per quote) and the adjustments made to reach them."""
-    prices = np.array([q.price for q in quotes], dtype=float)
-    fixed = np.array([not q.banded for q in quotes])
-    if fixed.sum() < 2:
-        return prices, []
+    prices = np.fromiter((q.price for q in quotes), dtype=float, count=len(quotes))
+    fixed = np.fromiter((not q.banded for q in quotes), dtype=bool, count=len(quotes))
     rows = np.flatnonzero(fixed)
-    weights = np.sqrt(contract_hours[rows])
-    matrix = contracts[rows].toarray() * weights[:, None]
-    solution, *_ = np.linalg.lstsq(matrix, prices[rows] * weights, rcond=None)
-    fitted = contracts[rows] @ solution
+    if rows.size < 2:
+        return prices, []
+    independent, dependent, combination = dependencies(contracts, rows)
+    if not dependent.size:  # independent contracts: every set of prices is consistent
+        return prices, []
+    # consistent prices are [y; combinationᵀy] (independent rows, then dependent): the hour-weighted
+    # least-squares y solves a small normal system
+    free, tied = rows[independent], rows[dependent]
+    weight_free, weight_tied = contract_hours[free], contract_hours[tied]
+    normal = np.diag(weight_free) + (combination * weight_tied) @ combination.T
+    y = np.linalg.solve(normal, weight_free * prices[free] + combination @ (weight_tied * prices[tied]))
     used = prices.copy()
     # build from the consistent prices throughout (sub-tolerance residuals of a long dependent chain would
     # add up); report only the moves that are more than rounding
-    used[rows] = fitted
+    used[free], used[tied] = y, combination.T @ y
     adjustments = []
-    for row, value in zip(rows, fitted, strict=True):
-        if abs(value - prices[row]) > TOLERANCE:
-            quote = quotes[row]
-            adjustments.append(Adjustment(quote.contract, quote.product, quote.price, float(value)))
+    for row in rows[np.abs(used[rows] - prices[rows]) > TOLERANCE].tolist():
+        quote = quotes[row]
+        adjustments.append(Adjustment(quote.contract, quote.product, quote.price, float(used[row])))
     return used, adjustments

@@ -165,6 +165,7 @@ def lineage(
         stored_quotes(run),
         escalation=parameters["escalation"],
         decay_hours=parameters["decay_hours"],
+        spread_decay_hours=parameters.get("spread_decay_hours"),  # absent: a run from before the pull
         granularity=parameters["granularity"],
     )
     end = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)

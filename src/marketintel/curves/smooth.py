@@ -16,20 +16,25 @@ difference
 
 is exact for quadratics (so it is ε''(t_i) there) and is weighted by w_i = (g_{i−1} + g_i)/2, the length
 of the cell the midpoint stands for (halfway to each neighbouring midpoint): Σ_i w_i f(t_i) is a Riemann
-sum of ∫ f dt over the midpoints' span. With tension α and spread weight σ,
+sum of ∫ f dt over the midpoints' span. With tension α, spread weight σ and spread tension ρ,
 
-    J(ε) = Σ_s Σ_i w_i (δ²ε_{s,i})²  +  σ Σ_i w_i (δ²(ε_PEAK − ε_OFFPEAK)_i)²  +  α Σ_s Σ_{i ≥ L} h_i ε_{s,i}²
+    J(ε) = Σ_s Σ_i w_i (δ²ε_{s,i})²  +  σ Σ_i w_i (δ²d_i)²  +  α Σ_s Σ_{i ≥ L} h_i ε_{s,i}²  +  ρ Σ_i h_i d_i²
 
-≈ ∫ ε_P''² + ε_O''² + σ (ε_P − ε_O)''² dt + α ∫_{t ≥ T_L} ε_P² + ε_O² dt, with L = liquid_end. Units:
-hours and $/MWh, so J is in ($/MWh)²/h³ and α in 1/h⁴. Beyond L the adjustment obeys ε'''' + α ε = 0,
-decaying to the prior with e-folding length √2 / α^¼ hours (`tension_for_decay` inverts this); ε, ε' and
-ε'' stay continuous across L, so the long end bends smoothly onto the anchor.
+with d = ε_PEAK − ε_OFFPEAK, ≈ ∫ ε_P''² + ε_O''² + σ d''² dt + α ∫_{t ≥ T_L} ε_P² + ε_O² dt + ρ ∫ d² dt,
+L = liquid_end. Units: hours and $/MWh, so J is in ($/MWh)²/h³ and α, ρ in 1/h⁴. Beyond L the
+adjustment obeys ε'''' + α ε = 0, decaying to the prior with e-folding length √2 / α^¼ hours
+(`tension_for_decay` inverts this); ε, ε' and ε'' stay continuous across L, so the long end bends
+smoothly onto the anchor. The spread tension is a weak ridge on the peak/off-peak split: where no
+PEAK or OFFPEAK quote pins it (ATC quotes only see the hour-weighted blend) d obeys
+(½ + σ) d'''' + ρ d = 0 and relaxes to the prior's split instead of running off along a straight line
+(`spread_tension_for_decay` sets its length).
 
 Solving. The KKT system [[2Q, Aᵀ], [A, 0]] [ε; λ] = [0; r], r = p − A·prior, over the independent
 contract rows (redundant ones — a quarter and its months — are dropped after a rank check; inconsistent
 ones are an error). When the tension makes Q positive definite (it pins every linear trend) the system
-is solved through its Schur complement: Q = UᵀU by banded Cholesky, S = A Q⁻¹ Aᵀ = (U⁻ᵀAᵀ)ᵀ(U⁻ᵀAᵀ),
-ε = Q⁻¹AᵀS⁻¹r, checked for reproduction and stationarity. Otherwise (no tension, or under two periods
+is solved through its Schur complement: the contract-free tail is condensed out of Q (a band-preserving
+update of its last block), Q̃ = UᵀU by banded Cholesky, S = A Q̃⁻¹ Aᵀ = (U⁻ᵀAᵀ)ᵀ(U⁻ᵀAᵀ),
+ε = Q̃⁻¹AᵀS⁻¹r and the tail from it, checked for reproduction and stationarity. Otherwise (no tension, or under two periods
 of it) the whole KKT matrix is assembled in CSC and factorised by SuperLU. Linear trends that neither
 the contracts nor the tension pin (one ATC contract; ATC quotes only with one peak/off-peak hour split)
 leave it singular: extra rows hold them at the prior, which leaves J unchanged and picks, among the
@@ -108,6 +113,12 @@ def tension_for_decay(hours: float) -> float:
     return 4.0 / hours**4
 
 
+def spread_tension_for_decay(hours: float, spread_smoothness: float = 0.0) -> float:
+    """The spread tension ρ under which an unpinned peak/off-peak split relaxes to the prior's with
+    e-folding length `hours`: d = ε_P − ε_O carries (½ + σ)∫d''² of the curvature, so ρ = (½ + σ)·4/hours⁴."""
+    return (0.5 + spread_smoothness) * tension_for_decay(hours)
+
+
 # --- the problem ------------------------------------------------------------------------------------
 
 
@@ -137,6 +148,7 @@ class SmoothProblem:
     liquid_end: int | None = None
     tension: float = 0.0  # α, 1/h⁴: pull of the adjustment towards 0 from liquid_end on
     spread_smoothness: float = 0.0  # σ: weight of the curvature of PEAK − OFFPEAK
+    spread_tension: float = 0.0  # ρ, 1/h⁴: pull of the adjustment's PEAK − OFFPEAK towards 0 throughout
     # the contracts as COO triplets, sorted by row: the solver assembles from these
     _row: np.ndarray = field(init=False, repr=False)
     _col: np.ndarray = field(init=False, repr=False)
@@ -146,22 +158,22 @@ class SmoothProblem:
         lengths = np.array(self.lengths, dtype=float)
         if lengths.ndim != 1 or lengths.size < 3:
             raise ValueError(f"lengths must be a 1-D array of at least 3 periods, not shape {lengths.shape}")
-        if not (np.all(np.isfinite(lengths)) and np.all(lengths > 0)):
+        if not (np.isfinite(lengths).all() and (lengths > 0).all()):
             raise ValueError("lengths must be finite and positive")
         lengths.setflags(write=False)
         n = lengths.size
         hours = _frozen("hours", self.hours, (n, 2))
-        if not (np.all(np.isfinite(hours)) and np.all(hours >= 0)):
+        if not (np.isfinite(hours).all() and (hours >= 0).all()):
             raise ValueError("hours must be finite and non-negative")
         prior = _frozen("prior", self.prior, (n, 2))
-        if not np.all(np.isfinite(prior)):
+        if not np.isfinite(prior).all():
             raise ValueError("prior must be finite")
         contracts = sp.csr_array(self.contracts, dtype=float, copy=True)
         if contracts.ndim != 2 or contracts.shape[0] < 1 or contracts.shape[1] != 2 * n:
             raise ValueError(f"contracts must have shape (m ≥ 1, {2 * n}), not {contracts.shape}")
         contracts.sum_duplicates()
         m = contracts.shape[0]
-        if not (np.all(np.isfinite(contracts.data)) and np.all(contracts.data >= 0)):
+        if not (np.isfinite(contracts.data).all() and (contracts.data >= 0).all()):
             raise ValueError("contract weights must be finite and non-negative")
         row = np.repeat(np.arange(m), np.diff(contracts.indptr))
         sums = np.bincount(row, weights=contracts.data, minlength=m)
@@ -169,14 +181,14 @@ class SmoothProblem:
         if off.size:
             raise ValueError(f"contract rows must sum to 1 (hour-weighted averages); {off.tolist()} do not")
         prices = _frozen("prices", self.prices, (m,))
-        if not np.all(np.isfinite(prices)):
+        if not np.isfinite(prices).all():
             raise ValueError("prices must be finite")
         bid = _frozen("bid", np.full(m, np.nan) if self.bid is None else self.bid, (m,))
         ask = _frozen("ask", np.full(m, np.nan) if self.ask is None else self.ask, (m,))
         lone = np.flatnonzero(np.isnan(bid) != np.isnan(ask))
         if lone.size:
             raise ValueError(f"contracts {lone.tolist()} have only one of bid and ask; give both or neither")
-        if np.any(np.isinf(bid)) or np.any(np.isinf(ask)):
+        if np.isinf(bid).any() or np.isinf(ask).any():
             raise ValueError("bid and ask must be finite or NaN")
         crossed = np.flatnonzero(bid > ask)
         if crossed.size:
@@ -186,7 +198,7 @@ class SmoothProblem:
             liquid_end = int(contracts.indices.max()) // 2 + 1
         if not 0 <= int(liquid_end) <= n:
             raise ValueError(f"liquid_end must be in 0..{n}, not {liquid_end}")
-        for name in ("tension", "spread_smoothness"):
+        for name in ("tension", "spread_smoothness", "spread_tension"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be finite and ≥ 0, not {value}")
@@ -201,6 +213,7 @@ class SmoothProblem:
             ("liquid_end", int(liquid_end)),
             ("tension", float(self.tension)),
             ("spread_smoothness", float(self.spread_smoothness)),
+            ("spread_tension", float(self.spread_tension)),
             ("_row", row),
             ("_col", contracts.indices.astype(np.int64)),
             ("_weight", contracts.data),
@@ -229,9 +242,10 @@ def _second_differences(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
     """Q in LAPACK upper band storage (band[u − d, j] = Q[j − d, j]), with J = scale⁻³ · xᵀQx: time in
-    units of `scale` hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L), with
-    K = Σ_i w_i d_i d_iᵀ the pentadiagonal curvature matrix of one series (d_i: row i of the second
-    differences). In the period-major layout a period step is two unknowns: u = 4, or 5 with σ > 0."""
+    units of `scale` hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L) ⊗ I
+    + ρ·scale⁴·diag(ℓ) ⊗ [[1, −1], [−1, 1]], with K = Σ_i w_i d_i d_iᵀ the pentadiagonal curvature
+    matrix of one series (d_i: row i of the second differences). In the period-major layout a period
+    step is two unknowns: u = 4, or 5 with σ > 0."""
     ell = problem.lengths / scale
     n = ell.size
     a, b, c, w = _second_differences(ell)
@@ -244,6 +258,8 @@ def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
     first[1:] += w * b * c
     tension = np.zeros(n)
     tension[problem.liquid_end :] = problem.tension * scale**4 * ell[problem.liquid_end :]
+    ridge = problem.spread_tension * scale**4 * ell
+    tension += ridge
     sigma = problem.spread_smoothness
     top = 5 if sigma else 4
     band = np.zeros((top + 1, 2 * n), order="F")
@@ -256,6 +272,7 @@ def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
             band[row - 1, 2 * distance + 1 :: 2] = -sigma * diagonal  # PEAK of i with OFFPEAK of i + distance
             if distance:
                 band[row + 1, 2 * distance :: 2] = -sigma * diagonal  # OFFPEAK of i with PEAK of i + distance
+    band[top - 1, 1::2] -= ridge  # PEAK of period i with OFFPEAK of i
     return band
 
 
@@ -296,6 +313,7 @@ def objective_value(problem: SmoothProblem, adjustment: np.ndarray) -> float:
         w @ (curvature**2).sum(axis=1)
         + problem.spread_smoothness * (w @ spread**2)
         + problem.tension * (problem.lengths[tail] @ (epsilon[tail] ** 2).sum(axis=1))
+        + problem.spread_tension * (problem.lengths @ (epsilon[:, PEAK] - epsilon[:, OFFPEAK]) ** 2)
     )
 
 
@@ -313,10 +331,15 @@ class _Rows:
 
     @classmethod
     def of(cls, problem: SmoothProblem, names: np.ndarray) -> _Rows:
-        local = np.full(problem.prices.size, -1)
+        return cls.among(problem._row, problem._col, problem._weight, problem.prices.size, names)
+
+    @classmethod
+    def among(cls, row: np.ndarray, col: np.ndarray, weight: np.ndarray, m: int, names: np.ndarray) -> _Rows:
+        """Rows `names` of the m-row matrix given as COO triplets."""
+        local = np.full(m, -1)
         local[names] = np.arange(names.size)
-        chosen = local[problem._row] >= 0
-        return cls(names, local[problem._row[chosen]], problem._col[chosen], problem._weight[chosen])
+        chosen = local[row] >= 0
+        return cls(names, local[row[chosen]], col[chosen], weight[chosen])
 
     def matrix(self, size: int) -> sp.csc_array:
         return sp.csc_array((self.weight, (self.row, self.col)), shape=(self.names.size, size))
@@ -325,7 +348,29 @@ class _Rows:
 def _row_basis(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(independent, dependent, combination): positions in `rows` of a maximal linearly independent subset
     (QR with column pivoting, LAPACK dgeqp3) and of the others, with
-    row[dependent] = combinationᵀ @ row[independent]."""
+    row[dependent] = combinationᵀ @ row[independent]. A pure function of the rows' weights, so cached on
+    them: reconciliation and the solve ask it of the same contracts, and daily rebuilds of a curve keep
+    their contract structure while prices move."""
+    key = (rows.names.size, *(np.ascontiguousarray(a, dtype=t).tobytes() for a, t in _row_key(rows)))
+    return _row_basis_of(*key)
+
+
+def _row_key(rows: _Rows) -> tuple[tuple[np.ndarray, type], ...]:
+    return ((rows.row, np.int64), (rows.col, np.int64), (rows.weight, np.float64))
+
+
+@functools.lru_cache(maxsize=128)
+def _row_basis_of(m: int, row: bytes, col: bytes, weight: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = _Rows(
+        np.arange(m), np.frombuffer(row, np.int64), np.frombuffer(col, np.int64), np.frombuffer(weight)
+    )
+    basis = _compute_row_basis(rows)
+    for array in basis:
+        array.setflags(write=False)
+    return basis
+
+
+def _compute_row_basis(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = rows.names.size
     if m <= 1:
         return np.arange(m), np.zeros(0, dtype=int), np.zeros((m, 0))
@@ -374,6 +419,15 @@ def _dense(rows: _Rows, column: np.ndarray) -> np.ndarray:
     return np.bincount(column * m + rows.row, weights=rows.weight, minlength=size * m).reshape(size, m)
 
 
+def dependencies(contracts: sp.csr_array, names: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(independent, dependent, combination) among rows `names` of a contract matrix (rows: hour
+    weights): positions in `names` of a maximal linearly independent subset and of the others, with
+    row[dependent] = combinationᵀ @ row[independent] — what reconciliation projects prices with."""
+    m = contracts.shape[0]
+    row = np.repeat(np.arange(m), np.diff(contracts.indptr))
+    return _row_basis(_Rows.among(row, contracts.indices, contracts.data, m, np.asarray(names)))
+
+
 def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
     """The contracts (sorted) of a maximal linearly independent subset of `rows`. Every other row is a
     combination of them, and its target must agree with the combination within PRICE_TOL, else
@@ -394,7 +448,7 @@ def independent_rows(rows: _Rows, targets: np.ndarray) -> np.ndarray:
 
 def _trend_pins(problem: SmoothProblem, rows: _Rows, scale: float) -> np.ndarray:
     """(k, 2n), k ≤ 4: one row per linear trend direction d (a + b·t in either series, or both) that costs
-    no curvature (no trend does), no tension and that no row of `rows` sees — the directions that make the
+    no curvature (no trend does), no tension, no spread tension and that no row of `rows` sees — the directions that make the
     KKT matrix singular. Row = dᵀ·diag(ℓ): holding it fixed settles d without changing J; held at 0 it
     picks, among the equally smooth curves, the one nearest the prior (ℓ-weighted least squares)."""
     n = problem.periods
@@ -415,6 +469,9 @@ def _trend_pins(problem: SmoothProblem, rows: _Rows, scale: float) -> np.ndarray
     held = np.array([[pull.sum(), pull @ t[tail]], [pull @ t[tail], pull @ t[tail] ** 2]])
     energy[:2, :2] += held
     energy[2:, 2:] += held
+    ridge = problem.spread_tension * scale**4 * ell  # Q's spread ridge: it sees PEAK trend − OFFPEAK trend
+    spread = np.array([[ridge.sum(), ridge @ t], [ridge @ t, ridge @ t**2]])
+    energy += np.block([[spread, -spread], [-spread, spread]])
     eigenvalues, vectors = np.linalg.eigh(energy)
     free = eigenvalues <= FREE_TREND_RTOL * max(eigenvalues[-1], 1.0)
     if not free.any():
@@ -487,31 +544,62 @@ class _SchurUnavailable(Exception):
     """The banded range-space solve does not apply here (Q singular) or did not verify."""
 
 
-class _BandedCholesky:
-    """Q = UᵀU by banded Cholesky — possible when the tension pins every linear trend, so Q is positive
-    definite — and the whitened contract columns U⁻ᵀaⱼ of every contract, computed once per problem.
+_LOWER = {kd: np.tril_indices(kd) for kd in range(8)}  # (row, column) of a kd × kd lower triangle
 
-    Without spread smoothness the PEAK and OFFPEAK series do not interact in Q: the unknowns are then
-    reordered series by series (`order`), which halves the band (2 instead of 4) and the work."""
+
+class _BandedCholesky:
+    """Q's banded Cholesky factor — possible when the tension pins every linear trend, so Q is positive
+    definite — over the periods the contracts reach, and the whitened contract columns U⁻ᵀaⱼ of every
+    contract, computed once per problem.
+
+    The tail beyond every contract (the long end to 2050, most of the grid) holds no constraint, so it is
+    condensed out first: for ε_L on the first `size` unknowns the best tail is ε_T = −Q_TT⁻¹Q_TL ε_L, and
+    J = ε_Lᵀ Q̃ ε_L with Q̃ = Q_LL − Q_LT Q_TT⁻¹ Q_TL. Q_LT couples only the last kd unknowns of L with the
+    first kd of T, so Q̃ is Q_LL with its last kd × kd block changed: banded as before, and the work per
+    contract column scales with the contracts' reach instead of the horizon."""
 
     def __init__(self, problem: SmoothProblem, band: np.ndarray) -> None:
-        n, size = problem.periods, 2 * problem.periods
-        self.order = np.arange(size)  # position in the factor's ordering of each unknown
-        if problem.spread_smoothness == 0.0:
-            self.order = (self.order % 2) * n + self.order // 2
-            band = np.hstack([band[0::2, 0::2], band[0::2, 1::2]])  # rows: offsets 4, 2, 0 → 2, 1, 0
-        self.band = np.asfortranarray(band)
-        self.width = band.shape[0] - 1
-        self.factor, info = dpbtrf(self.band)
+        kd = band.shape[0] - 1
+        total = band.shape[1]
+        reach = 2 * (int(problem._col.max()) // 2 + 1)  # unknowns up to the last period any contract covers
+        size = max(2 * problem.liquid_end, reach)
+        self.width, self.size, self.total = kd, size, total
+        self.tail_gain: np.ndarray | None = None  # G with ε_T = −G · ε_L[−kd:]
+        if total - size >= 2 * kd and size >= kd:
+            tail, info = dpbtrf(band[:, size:])  # Q_TT (the band's unused corner is not read)
+            if info:
+                raise _SchurUnavailable(f"Q's tail is not positive definite (LAPACK dpbtrf info {info})")
+            # B = Q_LT's only nonzero block: B[r, c] = Q[size − kd + r, size + c] = band[r − c, size + c]
+            r, c = _LOWER[kd]
+            coupling = np.zeros((kd, kd))
+            coupling[r, c] = band[r - c, size + c]
+            unit = np.zeros((total - size, kd), order="F")
+            unit[np.arange(kd), np.arange(kd)] = 1.0
+            self.tail_gain = dpbtrs(tail, unit)[0] @ coupling.T  # Q_TT⁻¹ Q_TL restricted to ε_L[−kd:]
+            update = coupling @ self.tail_gain[:kd]  # Q_LT Q_TT⁻¹ Q_TL's nonzero block
+            band = np.array(band[:, :size], order="F")
+            r, c = _LOWER[kd][::-1]
+            band[kd - (c - r), size - kd + c] -= update[r, c]
+        else:
+            self.size = size = total
+            band = np.asfortranarray(band)
+        self.band = band
+        self.factor, info = dpbtrf(band)
         if info:
             raise _SchurUnavailable(f"Q is not positive definite (LAPACK dpbtrf info {info})")
-        self.columns = np.zeros((size, problem.prices.size), order="F")  # Aᵀ, dense, in the factor's order
-        self.columns[self.order[problem._col], problem._row] = problem._weight
+        self.columns = np.zeros((size, problem.prices.size), order="F")  # Aᵀ, dense, condensed
+        self.columns[problem._col, problem._row] = problem._weight
         self.whitened, info = dtbtrs(self.factor, self.columns, uplo="U", trans="T")
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
-        """Q⁻¹ rhs, in the factor's order."""
+        """Q̃⁻¹ rhs on the condensed unknowns."""
         return dpbtrs(self.factor, rhs)[0]
+
+    def expand(self, condensed: np.ndarray) -> np.ndarray:
+        """Every unknown's value (rows) from the condensed ones: the tail follows from the last kd."""
+        if self.tail_gain is None:
+            return condensed
+        return np.concatenate([condensed, -self.tail_gain @ condensed[self.size - self.width :]])
 
 
 class _SchurKkt:
@@ -554,7 +642,7 @@ class _SchurKkt:
             raise _SchurUnavailable(
                 f"inaccurate: contracts missed by {missed:.3g}, stationarity off by {unbalanced:.3g}"
             )
-        return epsilon[self.factor.order], -2.0 * z
+        return self.factor.expand(epsilon), -2.0 * z
 
     def hessian(self) -> np.ndarray:
         """H with J*(s) = sᵀHs for the rows' averages s: S⁻¹."""
@@ -564,7 +652,7 @@ class _SchurKkt:
         """(len(unknowns), contracts): ∂ε[unknown]/∂target_j = (Q⁻¹AᵀS⁻¹)[unknown, j]."""
         gain = self.factor.solve(self.columns @ dpotrs(self.schur, np.eye(self.names.size))[0])
         out = np.zeros((unknowns.size, contracts))
-        out[:, self.names] = gain[self.factor.order[unknowns]]
+        out[:, self.names] = self.factor.expand(gain)[unknowns]
         return out
 
 
@@ -688,14 +776,15 @@ class _Setup:
             array.setflags(write=False)
         # the Lagrangian J + λᵀ(Aε − r) gives ∂J*/∂r = −λ; scaled time puts J at scale⁻³
         multipliers = -lagrange / self.scale**3
-        fixed = np.flatnonzero(~problem.banded)
+        left_out = ~problem.banded
+        left_out[kkt.names] = False
         return SmoothSolution(
             values=values,
             adjustment=adjustment,
             objective=float(epsilon @ dsbmv(self.band.shape[0] - 1, 1.0, self.band, epsilon)) / self.scale**3,
             multipliers=multipliers,
             method=method,
-            redundant=np.setdiff1d(fixed, kkt.names),
+            redundant=np.flatnonzero(left_out),
             binding=binding,
             free_trends=kkt.pins.shape[0],
             polished=polished,
