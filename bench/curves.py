@@ -7,17 +7,22 @@ so overlapping quotes are consistent (Cal-28 and its quarters, ATC and its PEAK/
 rows the solver drops). The calendar is synthetic (24-hour days, 16 peak hours on weekdays, no holidays):
 the solver takes hour counts, not dates.
 
-Timed: `solve(problem)` — objective assembly, rank check, factorisation, solve — over many repeats, and
+Timed: `solve(problem)` — objective assembly, rank check, factorisation, solve — over many repeats (Q's
+factor, the whitened contracts, the Schur factor and the rank check are cached per grid, parameters and
+contract matrix, none of which prices change; "ours_cold_caches_ms" clears them each call), and
 the same with building the validated `SmoothProblem`; the cvxpy formulation (weighted second differences,
 sum of squares, Clarabel) built once outside the timing with its `solve()` timed, and built + solved each
 time. Also a band case (bid/ask on quarters, seasons and late calendars, some binding) and, for
 information, a daily grid to 2050.
 
 The headline case, "monthly-from-quotes", is the production path on the same quotes as `Quote`s for MISO
-(real 5x16 calendar with NERC holidays and DST): `curve_values` — quote checks, grid and calendar hours
-(cached per market, first day and contract dates: pure calendar facts every build of that market
-shares), contract matrix, reconciliation, prior, `SmoothProblem`, solve (with the peak/off-peak spread
-tension) and the monthly ATC/PEAK/OFFPEAK values — against cvxpy built + solved on the problem that path
+(real 5x16 calendar with NERC holidays and DST): `curve_values` — quote checks, grid and calendar hours,
+contract matrix, reconciliation, prior, `SmoothProblem`, solve (with the peak/off-peak spread tension)
+and the monthly ATC/PEAK/OFFPEAK values. What prices do not change — the grid, the contract set's
+layout (matrix, reconciliation projection, anchor weights) and the solver's factorisations — is cached
+per market, first day and contract set, as daily rebuilds of a curve share them; "ours_new_prices_ms"
+gives every call other prices (the same contracts) to show the caches do not hold the answer, and
+"ours_cold_caches_ms" clears them all each call. Against cvxpy built + solved on the problem that path
 produced, and against what a cvxpy user pays from the same quotes (the same front end, then cvxpy build
 + solve). `build_curve` (the same plus ~870 `CurvePoint` output rows) is timed for information.
 
@@ -27,8 +32,10 @@ produced, and against what a cvxpy user pays from the same quotes (the same fron
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gc
+import itertools
 import os
 import sys
 import time
@@ -42,7 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import latency_stats, load_average, machine_info, ratio, write_results
-from marketintel.curves import service, smooth
+from marketintel.curves import layout, service, smooth
 from marketintel.curves.models import Quote
 from marketintel.curves.service import build_curve, curve_problem, curve_values
 from marketintel.curves.smooth import SmoothProblem, contract_row, objective_value, solve, tension_for_decay
@@ -225,6 +232,13 @@ def cvxpy_problem(problem: SmoothProblem) -> tuple[cp.Problem, cp.Variable, floa
 # --- timing -------------------------------------------------------------------------------------------
 
 
+def clear_caches() -> None:
+    """Forget what depends only on a grid or a contract set: grids, layouts, factorisations, rank checks."""
+    service.cell_grid.cache_clear()
+    layout.clear_layouts()
+    smooth.clear_caches()
+
+
 def timed(call: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
     for _ in range(warmup):
         call()
@@ -261,6 +275,12 @@ def case(name: str, problem: SmoothProblem, repeats: int, cvxpy_repeats: int, bu
     }
     fields |= {"liquid_end": problem.liquid_end, "tension": problem.tension}
     with_problem = timed(lambda: solve(SmoothProblem(**fields)), repeats)
+
+    def cold() -> None:
+        smooth.clear_caches()
+        solve(problem)
+
+    cold_ms = timed(cold, max(repeats // 5, 20))
     result: dict = {
         "case": name,
         "periods": problem.periods,
@@ -277,6 +297,8 @@ def case(name: str, problem: SmoothProblem, repeats: int, cvxpy_repeats: int, bu
         **reproduction(problem, solution.values),
         "ours_ms": latency_stats(ours),
         "ours_with_problem_ms": latency_stats(with_problem),
+        "ours_cold_caches_ms": latency_stats(cold_ms),
+        "cold_caches_what": "solve with smooth.clear_caches() each call (Q's factor, Schur factors, rank checks)",
     }
     if cvxpy_repeats:
         model, x, factor = cvxpy_problem(problem)
@@ -287,6 +309,7 @@ def case(name: str, problem: SmoothProblem, repeats: int, cvxpy_repeats: int, bu
         theirs_values = problem.prior + np.asarray(x.value).reshape(-1, 2)
         speedup = ratio(np.median(solve_only), np.median(ours))
         speedup_built = ratio(np.median(built), np.median(ours))
+        speedup_cold = ratio(np.median(built), np.median(cold_ms))
         relative = (solution.objective - theirs) / abs(theirs)
         result |= {
             "cvxpy": {
@@ -300,6 +323,7 @@ def case(name: str, problem: SmoothProblem, repeats: int, cvxpy_repeats: int, bu
             },
             "speedup_vs_cvxpy_solve": speedup,
             "speedup_vs_cvxpy_build_and_solve": speedup_built,
+            "speedup_cold_caches_vs_cvxpy_build_and_solve": speedup_cold,
             "objective_relative_to_cvxpy": relative,
             "targets": {
                 "p50_ms_max": TARGET_P50_MS,
@@ -329,12 +353,15 @@ def from_quotes_case(repeats: int, cvxpy_repeats: int) -> dict:
     ours = timed(lambda: curve_values(market, AS_OF, given), repeats)
     with_rows = timed(lambda: build_curve(market, "INDIANA.HUB", AS_OF, given), max(repeats // 5, 20))
 
-    def cold() -> None:  # without the caches this change added (grid, row basis); the calendar's stay
-        service.cell_grid.cache_clear()
-        smooth._row_basis_of.cache_clear()
+    def cold() -> None:  # without the grid, layout and solver caches; the calendar's stay
+        clear_caches()
         curve_values(market, AS_OF, given)
 
     cold_ms = timed(cold, max(repeats // 5, 20))
+    # the same contracts at other (consistent: scaled) prices each call, as on the next trading days
+    days = [[dataclasses.replace(q, price=q.price * (1.0 + 0.003 * k)) for q in given] for k in range(1, 64)]
+    turn = itertools.cycle(days)
+    new_prices = timed(lambda: curve_values(market, AS_OF, next(turn)), repeats)
     problem, solution = curve.problem, curve.solution
 
     solve_only = timed(lambda: solve(problem), repeats)
@@ -373,8 +400,14 @@ def from_quotes_case(repeats: int, cvxpy_repeats: int) -> dict:
         "solve_only_ms": latency_stats(solve_only),
         "front_end_ms_p50": round(front_p50 * 1e3, 3),
         "build_curve_ms": latency_stats(with_rows),
+        "ours_new_prices_ms": latency_stats(new_prices),
+        "new_prices_what": "curve_values, each call the same contracts at other prices (63 price sets in turn)",
         "ours_cold_caches_ms": latency_stats(cold_ms),
-        "cold_caches_what": "curve_values with service.cell_grid and smooth._row_basis_of cleared each call",
+        "cold_caches_what": (
+            "curve_values with every cache of a grid or contract set cleared each call (service.cell_grid, "
+            "layout.clear_layouts, smooth.clear_caches: Q's band and factor, whitened contracts, Schur "
+            "factors, rank checks); the market calendar's stay"
+        ),
         "cvxpy": {
             "what": "bench.curves.cvxpy_problem(problem) + CLARABEL defaults, built and solved each time",
             "status": model.status,
@@ -385,6 +418,7 @@ def from_quotes_case(repeats: int, cvxpy_repeats: int) -> dict:
         },
         "speedup_vs_cvxpy_build_and_solve": speedup_built,
         "speedup_vs_cvxpy_from_quotes": speedup_from_quotes,
+        "speedup_new_prices_vs_cvxpy_build_and_solve": ratio(built_p50, float(np.median(new_prices))),
         "speedup_cold_caches_vs_cvxpy_build_and_solve": ratio(built_p50, float(np.median(cold_ms))),
         "objective_relative_to_cvxpy": relative,
         "targets": {

@@ -27,23 +27,43 @@ def reconcile(
 ) -> tuple[np.ndarray, list[Adjustment]]:
     """The prices to build from (one per quote) and the adjustments made to reach them."""
     prices = np.fromiter((q.price for q in quotes), dtype=float, count=len(quotes))
-    fixed = np.fromiter((not q.banded for q in quotes), dtype=bool, count=len(quotes))
-    rows = np.flatnonzero(fixed)
+    rows = np.flatnonzero(np.fromiter((not q.banded for q in quotes), dtype=bool, count=len(quotes)))
+    return reconciled(quotes, prices, rows, projection(contracts, contract_hours, rows))
+
+
+def projection(contracts: sp.csr_array, contract_hours: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """P with the consistent prices of contracts `rows` = P @ their quoted prices, or None when those
+    contracts are independent (every set of prices is consistent). It depends on the contracts' hours
+    only, not on prices: the layout of a contract set keeps it."""
     if rows.size < 2:
-        return prices, []
+        return None
     independent, dependent, combination = dependencies(contracts, rows)
-    if not dependent.size:  # independent contracts: every set of prices is consistent
-        return prices, []
+    if not dependent.size:
+        return None
     # consistent prices are [y; combinationᵀy] (independent rows, then dependent): the hour-weighted
-    # least-squares y solves a small normal system
-    free, tied = rows[independent], rows[dependent]
-    weight_free, weight_tied = contract_hours[free], contract_hours[tied]
+    # least-squares y solves a small normal system, linear in the prices
+    weight_free, weight_tied = contract_hours[rows[independent]], contract_hours[rows[dependent]]
     normal = np.diag(weight_free) + (combination * weight_tied) @ combination.T
-    y = np.linalg.solve(normal, weight_free * prices[free] + combination @ (weight_tied * prices[tied]))
+    gather = np.zeros((independent.size, rows.size))  # the normal system's right-hand side, per price
+    gather[np.arange(independent.size), independent] = weight_free
+    gather[:, dependent] = combination * weight_tied
+    free = np.linalg.solve(normal, gather)
+    out = np.empty((rows.size, rows.size))
+    out[independent], out[dependent] = free, combination.T @ free
+    return out
+
+
+def reconciled(
+    quotes: list[Quote], prices: np.ndarray, rows: np.ndarray, projector: np.ndarray | None
+) -> tuple[np.ndarray, list[Adjustment]]:
+    """The quoted `prices` with those of contracts `rows` made consistent by `projector` (`projection`),
+    and the adjustments that are more than rounding."""
+    if projector is None:
+        return prices, []
     used = prices.copy()
     # build from the consistent prices throughout (sub-tolerance residuals of a long dependent chain would
     # add up); report only the moves that are more than rounding
-    used[free], used[tied] = y, combination.T @ y
+    used[rows] = projector @ prices[rows]
     adjustments = []
     for row in rows[np.abs(used[rows] - prices[rows]) > TOLERANCE].tolist():
         quote = quotes[row]

@@ -11,16 +11,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-import scipy.sparse as sp
 
 from marketintel.curves import calendar
 from marketintel.curves.basis import Basis, nodal_curves
+from marketintel.curves.grid import (  # noqa: F401  (re-exported: callers name them here)
+    EPOCH_ORDINAL,
+    PRODUCTS,
+    Grid,
+    _next_month,
+    cell_grid,
+    contract_matrix,
+    grid,
+)
+from marketintel.curves.layout import layout, quote_prices
 from marketintel.curves.models import HORIZON_END, METHOD, CurveBuild, CurvePoint, Quote, QuoteError
 from marketintel.curves.prior import prior_values
-from marketintel.curves.reconcile import reconcile
+from marketintel.curves.reconcile import reconciled
 from marketintel.curves.shape import ShapeFactors, hourly_curve
 from marketintel.curves.smooth import (
     InconsistentContracts,
@@ -38,104 +46,6 @@ DEFAULT_DECAY_HOURS = 365 * 24.0  # beyond the last contract the curve bends ont
 # month's PEAK premium informs its season, and the split cannot run off (issue 5)
 DEFAULT_SPREAD_DECAY_HOURS = 0.25 * 365 * 24.0
 PRODUCT_BLOCKS = {"ATC": (0, 1), "PEAK": (0,), "OFFPEAK": (1,)}
-PRODUCTS = ("ATC", "PEAK", "OFFPEAK")
-EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-def _month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-@lru_cache(maxsize=64)
-def _month_bounds(first_day: dt.date) -> frozenset[dt.date]:
-    """The first delivery day, every month start after it and the horizon end."""
-    bounds = {first_day, HORIZON_END}
-    month = _next_month(first_day)
-    while month < HORIZON_END:
-        bounds.add(month)
-        month = _next_month(month)
-    return frozenset(bounds)
-
-
-@dataclass(frozen=True, eq=False)
-class Grid:
-    """A curve's cells with their calendar facts: a pure function of the market, the first delivery day
-    and the contract dates inside the horizon, so built once and shared by every build that has them."""
-
-    bounds: tuple[dt.date, ...]  # n + 1 cell boundaries, local dates
-    days: np.ndarray  # (n + 1,) epoch days of the boundaries
-    hours: np.ndarray  # (n, 2) PEAK and OFFPEAK hours of each cell (real DST hours)
-    lengths: np.ndarray  # (n,) hours of each cell
-    months: np.ndarray  # (n,) calendar month (Jan = 0) of each cell's start
-
-
-@lru_cache(maxsize=256)
-def cell_grid(market: str, first_day: dt.date, inner: frozenset[dt.date]) -> Grid:
-    """The grid from `first_day` to the horizon end, split at every month start and at each date of
-    `inner` (contract starts and ends) that lies inside."""
-    bounds = tuple(sorted(_month_bounds(first_day) | {d for d in inner if first_day < d < HORIZON_END}))
-    days = np.fromiter((d.toordinal() for d in bounds), dtype=np.int64, count=len(bounds)) - EPOCH_ORDINAL
-    hours = calendar.block_hours(market, days.astype("datetime64[D]")).astype(float)
-    months = np.fromiter((d.month - 1 for d in bounds[:-1]), dtype=np.int64, count=len(bounds) - 1)
-    lengths = hours.sum(axis=1)
-    for array in (days, hours, lengths, months):
-        array.setflags(write=False)
-    return Grid(bounds, days, hours, lengths, months)
-
-
-def grid(first_day: dt.date, quotes: Sequence[Quote]) -> list[dt.date]:
-    """Cell boundaries: the first delivery day, every month start after it to the horizon end, and
-    every contract start and end in between."""
-    inner = {d for q in quotes for d in (q.start, q.end) if first_day < d < HORIZON_END}
-    return sorted(_month_bounds(first_day) | inner)
-
-
-def contract_matrix(
-    quotes: Sequence[Quote], bounds: Sequence[dt.date] | np.ndarray, hours: np.ndarray
-) -> tuple[sp.csr_array, np.ndarray]:
-    """Rows: each contract's hour weights over the (cell, block) unknowns (cell-major: 2·cell + block),
-    summing to 1; and each contract's total hours. `bounds` as dates or their epoch days."""
-    days = (
-        bounds
-        if isinstance(bounds, np.ndarray)
-        else np.fromiter((d.toordinal() - EPOCH_ORDINAL for d in bounds), dtype=np.int64)
-    )
-    m = len(quotes)
-    edges = np.fromiter(
-        (d.toordinal() - EPOCH_ORDINAL for q in quotes for d in (q.start, q.end)), dtype=np.int64, count=2 * m
-    )
-    first, last = np.searchsorted(days, edges).reshape(m, 2).T
-    product = np.fromiter((PRODUCTS.index(q.product) for q in quotes), dtype=np.int64, count=m)
-    # every unknown of the contracts' cells in order, then only those of the product's blocks
-    span = 2 * (last - first)
-    owner = np.repeat(np.arange(m), span)
-    column = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span) + np.repeat(2 * first, span)
-    wanted = product[owner]
-    keep = (wanted == 0) | (column % 2 == wanted - 1)
-    owner, column = owner[keep], column[keep]
-    weight = hours.ravel()[column]
-    totals = np.bincount(owner, weights=weight, minlength=m)
-    for j in np.flatnonzero(~(totals > 0)):
-        quote = quotes[j]
-        raise QuoteError(
-            f"{quote.where()}: {quote.product} has no delivery hours in {quote.start}..{quote.end}"
-        )
-    indptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=m), out=indptr[1:])
-    matrix = sp.csr_array((weight / totals[owner], column, indptr), shape=(m, hours.size))
-    return matrix, totals
-
-
-def anchor_level(quotes: Sequence[Quote], liquid_until: dt.date) -> float:
-    """The hour-weighted ATC level of the last traded year's contracts (any product if no ATC)."""
-    last_year = [q for q in quotes if q.end > liquid_until - dt.timedelta(days=366)]
-    chosen = [q for q in last_year if q.product == "ATC"] or last_year
-    days = np.array([(q.end - q.start).days for q in chosen], dtype=float)
-    return float(np.average([q.price for q in chosen], weights=days))
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +71,7 @@ class CurveProblem:
     problem: SmoothProblem
     adjustments: list  # reconciliation's moves (models.Adjustment)
     liquid_until: dt.date
+    month_starts: np.ndarray  # (k,) index of the first cell of each calendar month (the BOM cell first)
 
 
 def curve_problem(
@@ -173,41 +84,36 @@ def curve_problem(
     decay_hours: float = DEFAULT_DECAY_HOURS,
     spread_decay_hours: float | None = DEFAULT_SPREAD_DECAY_HOURS,
 ) -> CurveProblem:
-    """Quotes to the max-smoothness problem: validation, grid, contract matrix, reconciliation, prior."""
+    """Quotes to the max-smoothness problem: validation, grid, contract matrix, reconciliation, prior.
+    Everything prices do not change is the contract set's `layout`, built once per set."""
     first_day = as_of_date + dt.timedelta(days=1)
     used = [q for q in quotes if q.start >= first_day and q.end <= HORIZON_END]
     if not used:
         raise QuoteError(f"no quote delivers after {as_of_date} (of {len(quotes)} given)")
-    for quote in used:
-        quote.check()
-    cells = cell_grid(market, first_day, frozenset(d for q in used for d in (q.start, q.end)))
-    hours = cells.hours
-    matrix, totals = contract_matrix(used, cells.days, hours)
-    prices, adjustments = reconcile(used, matrix, totals)
-    liquid_until = max(q.end for q in used)
-    liquid_day = liquid_until.toordinal() - EPOCH_ORDINAL
+    known = layout(market, first_day, used)
+    cells = known.grid
+    values = quote_prices(used, known.banded)
+    prices, adjustments = reconciled(used, values[:, 0], known.fixed, known.projector)
     prior = prior_values(
         cells.months,
-        np.maximum(0.0, (cells.days[:-1] - liquid_day) / 365.25),
+        known.years_beyond,
         np.ones((12, 2)) if shape is None else shape,
-        anchor_level(used, liquid_until),
+        float(known.anchor @ values[:, 0]),
         escalation,
     )
-    bid = np.fromiter((np.nan if q.bid is None else q.bid for q in used), dtype=float, count=len(used))
-    ask = np.fromiter((np.nan if q.ask is None else q.ask for q in used), dtype=float, count=len(used))
     problem = SmoothProblem(
         lengths=cells.lengths,
-        hours=hours,
+        hours=cells.hours,
         prior=prior,
-        contracts=matrix,
+        contracts=known.matrix,
         prices=prices,
-        bid=bid,
-        ask=ask,
-        liquid_end=int(np.searchsorted(cells.days, liquid_day)),
+        bid=values[:, 1],
+        ask=values[:, 2],
+        liquid_end=known.liquid_end,
         tension=tension_for_decay(decay_hours),
         spread_tension=0.0 if spread_decay_hours is None else spread_tension_for_decay(spread_decay_hours),
     )
-    return CurveProblem(used, cells, problem, adjustments, liquid_until)
+    return CurveProblem(used, cells, problem, adjustments, known.liquid_until, known.month_starts)
 
 
 def curve_values(
@@ -240,10 +146,9 @@ def curve_values(
     except InconsistentContracts as exc:
         named = ", ".join(used[j].where() for j in exc.contracts)
         raise QuoteError(f"contracts contradict each other: {named}") from None
-    month_starts = np.flatnonzero(np.diff(cells.months, prepend=-1) != 0)
-    monthly = _blend(solution.values, cells.hours, month_starts)
+    monthly = _blend(solution.values, cells.hours, setup.month_starts)
     return CurveValues(
-        used, cells, problem, solution, setup.adjustments, setup.liquid_until, month_starts, monthly
+        used, cells, problem, solution, setup.adjustments, setup.liquid_until, setup.month_starts, monthly
     )
 
 

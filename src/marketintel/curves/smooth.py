@@ -61,6 +61,8 @@ from scipy.linalg.blas import dsbmv
 from scipy.linalg.lapack import dgeqp3, dpbtrf, dpbtrs, dpotrf, dpotrs, dtbtrs
 from scipy.sparse.linalg import splu
 
+from marketintel.curves.memo import Memo
+
 PEAK, OFFPEAK = 0, 1
 BLOCK_COLUMNS: dict[str, tuple[int, ...]] = {"ATC": (PEAK, OFFPEAK), "PEAK": (PEAK,), "OFFPEAK": (OFFPEAK,)}
 Block = Literal["ATC", "PEAK", "OFFPEAK"]
@@ -130,6 +132,59 @@ def _frozen(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+@dataclass(frozen=True)
+class _CheckedRows:
+    """A validated contract matrix's rows as COO triplets (read-only), and the exact key of them."""
+
+    row: np.ndarray
+    col: np.ndarray
+    weight: np.ndarray  # also the matrix's data array
+    indices: np.ndarray  # the matrix's own index arrays: the checks hold while it keeps these
+    indptr: np.ndarray
+    key: tuple  # (shape, row bytes, column bytes, weight bytes)
+
+
+def _checked_rows(contracts: object) -> _CheckedRows | None:
+    """The checked rows of a matrix `checked_contracts` made, while it still holds the read-only arrays it
+    was checked with."""
+    checked = getattr(contracts, "_checked_rows", None) if isinstance(contracts, sp.csr_array) else None
+    if (
+        checked is not None
+        and contracts.data is checked.weight  # type: ignore[union-attr]
+        and contracts.indices is checked.indices  # type: ignore[union-attr]
+        and contracts.indptr is checked.indptr  # type: ignore[union-attr]
+    ):
+        return checked
+    return None
+
+
+def checked_contracts(contracts: object) -> sp.csr_array:
+    """A validated, read-only CSR copy of a contract matrix (rows: non-negative hour weights summing to 1),
+    or `contracts` itself when it already is one. Problems built on the same checked matrix — daily
+    rebuilds of a curve whose contract set stays while prices move — skip the copy and the checks, and
+    the solver's caches find its rows by `_checked_rows.key` without hashing them again."""
+    if _checked_rows(contracts) is not None:
+        return contracts  # type: ignore[return-value]
+    matrix = sp.csr_array(contracts, dtype=float, copy=True)
+    if matrix.ndim != 2 or matrix.shape[0] < 1:
+        raise ValueError(f"contracts must have shape (m ≥ 1, 2n), not {matrix.shape}")
+    matrix.sum_duplicates()
+    m = matrix.shape[0]
+    if not (np.isfinite(matrix.data).all() and (matrix.data >= 0).all()):
+        raise ValueError("contract weights must be finite and non-negative")
+    row = np.repeat(np.arange(m), np.diff(matrix.indptr))
+    sums = np.bincount(row, weights=matrix.data, minlength=m)
+    off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOL)
+    if off.size:
+        raise ValueError(f"contract rows must sum to 1 (hour-weighted averages); {off.tolist()} do not")
+    col = matrix.indices.astype(np.int64)
+    for array in (row, col, matrix.data, matrix.indices, matrix.indptr):
+        array.setflags(write=False)
+    key = (matrix.shape, row.tobytes(), col.tobytes(), matrix.data.tobytes())
+    matrix._checked_rows = _CheckedRows(row, col, matrix.data, matrix.indices, matrix.indptr, key)  # type: ignore[attr-defined]
+    return matrix
+
+
 @dataclass(frozen=True, eq=False)
 class SmoothProblem:
     """A max-smoothness curve problem on n consecutive periods and m contracts, validated on creation.
@@ -153,6 +208,7 @@ class SmoothProblem:
     _row: np.ndarray = field(init=False, repr=False)
     _col: np.ndarray = field(init=False, repr=False)
     _weight: np.ndarray = field(init=False, repr=False)
+    _contracts_key: tuple = field(init=False, repr=False)  # the contract rows exactly, as a cache key
 
     def __post_init__(self) -> None:
         lengths = np.array(self.lengths, dtype=float)
@@ -168,18 +224,11 @@ class SmoothProblem:
         prior = _frozen("prior", self.prior, (n, 2))
         if not np.isfinite(prior).all():
             raise ValueError("prior must be finite")
-        contracts = sp.csr_array(self.contracts, dtype=float, copy=True)
-        if contracts.ndim != 2 or contracts.shape[0] < 1 or contracts.shape[1] != 2 * n:
+        contracts = checked_contracts(self.contracts)
+        if contracts.shape[1] != 2 * n:
             raise ValueError(f"contracts must have shape (m ≥ 1, {2 * n}), not {contracts.shape}")
-        contracts.sum_duplicates()
+        checked: _CheckedRows = contracts._checked_rows  # type: ignore[attr-defined]
         m = contracts.shape[0]
-        if not (np.isfinite(contracts.data).all() and (contracts.data >= 0).all()):
-            raise ValueError("contract weights must be finite and non-negative")
-        row = np.repeat(np.arange(m), np.diff(contracts.indptr))
-        sums = np.bincount(row, weights=contracts.data, minlength=m)
-        off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_TOL)
-        if off.size:
-            raise ValueError(f"contract rows must sum to 1 (hour-weighted averages); {off.tolist()} do not")
         prices = _frozen("prices", self.prices, (m,))
         if not np.isfinite(prices).all():
             raise ValueError("prices must be finite")
@@ -214,9 +263,10 @@ class SmoothProblem:
             ("tension", float(self.tension)),
             ("spread_smoothness", float(self.spread_smoothness)),
             ("spread_tension", float(self.spread_tension)),
-            ("_row", row),
-            ("_col", contracts.indices.astype(np.int64)),
-            ("_weight", contracts.data),
+            ("_row", checked.row),
+            ("_col", checked.col),
+            ("_weight", checked.weight),
+            ("_contracts_key", checked.key),
         ):
             object.__setattr__(self, name, value)
 
@@ -224,10 +274,12 @@ class SmoothProblem:
     def periods(self) -> int:
         return int(self.lengths.size)
 
-    @property
+    @functools.cached_property
     def banded(self) -> np.ndarray:
-        """(m,) True where the contract is held inside a band rather than at its price."""
-        return ~np.isnan(self.bid) & (self.bid < self.ask)
+        """(m,) True where the contract is held inside a band rather than at its price (read-only)."""
+        banded = ~np.isnan(self.bid) & (self.bid < self.ask)
+        banded.setflags(write=False)
+        return banded
 
 
 # --- the objective ------------------------------------------------------------------------------------
@@ -240,13 +292,41 @@ def _second_differences(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return 2.0 / (g[:-1] * span), -2.0 / (g[:-1] * g[1:]), 2.0 / (g[1:] * span), 0.5 * span
 
 
+def _band_key(problem: SmoothProblem, scale: float) -> tuple:
+    """What Q depends on: the grid's lengths and the parameters, not the contracts nor their prices."""
+    return (
+        problem.lengths.tobytes(),
+        problem.liquid_end,
+        problem.tension,
+        problem.spread_smoothness,
+        problem.spread_tension,
+        scale,
+    )
+
+
 def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
+    """Q's band (`_compute_objective_band`), read-only: cached, as every build on a grid shares it."""
+    return _band_of(*_band_key(problem, scale))
+
+
+@functools.lru_cache(maxsize=64)
+def _band_of(
+    lengths: bytes, liquid_end: int, tension: float, sigma: float, spread_tension: float, scale: float
+) -> np.ndarray:
+    band = _compute_objective_band(np.frombuffer(lengths), liquid_end, tension, sigma, spread_tension, scale)
+    band.setflags(write=False)
+    return band
+
+
+def _compute_objective_band(
+    lengths: np.ndarray, liquid_end: int, tension: float, sigma: float, spread_tension: float, scale: float
+) -> np.ndarray:
     """Q in LAPACK upper band storage (band[u − d, j] = Q[j − d, j]), with J = scale⁻³ · xᵀQx: time in
     units of `scale` hours. Q = K ⊗ [[1 + σ, −σ], [−σ, 1 + σ]] + α·scale⁴·diag(ℓ_i for i ≥ L) ⊗ I
     + ρ·scale⁴·diag(ℓ) ⊗ [[1, −1], [−1, 1]], with K = Σ_i w_i d_i d_iᵀ the pentadiagonal curvature
     matrix of one series (d_i: row i of the second differences). In the period-major layout a period
     step is two unknowns: u = 4, or 5 with σ > 0."""
-    ell = problem.lengths / scale
+    ell = lengths / scale
     n = ell.size
     a, b, c, w = _second_differences(ell)
     main = np.zeros(n)
@@ -256,16 +336,15 @@ def _objective_band(problem: SmoothProblem, scale: float) -> np.ndarray:
     first = np.zeros(n - 1)
     first[:-1] += w * a * b
     first[1:] += w * b * c
-    tension = np.zeros(n)
-    tension[problem.liquid_end :] = problem.tension * scale**4 * ell[problem.liquid_end :]
-    ridge = problem.spread_tension * scale**4 * ell
-    tension += ridge
-    sigma = problem.spread_smoothness
+    pull = np.zeros(n)
+    pull[liquid_end:] = tension * scale**4 * ell[liquid_end:]
+    ridge = spread_tension * scale**4 * ell
+    pull += ridge
     top = 5 if sigma else 4
     band = np.zeros((top + 1, 2 * n), order="F")
     for distance, diagonal in enumerate((main, first, w * a * c)):
         row = top - 2 * distance
-        same = (1.0 + sigma) * diagonal + (tension if distance == 0 else 0.0)
+        same = (1.0 + sigma) * diagonal + (pull if distance == 0 else 0.0)
         band[row, 2 * distance :: 2] = same  # PEAK of period i with PEAK of i + distance
         band[row, 2 * distance + 1 :: 2] = same  # OFFPEAK with OFFPEAK
         if sigma:
@@ -317,6 +396,21 @@ def objective_value(problem: SmoothProblem, adjustment: np.ndarray) -> float:
     )
 
 
+# --- caches -------------------------------------------------------------------------------------------
+
+
+_ROW_BASES: Memo[tuple[np.ndarray, np.ndarray, np.ndarray]] = Memo(128)  # rank checks of contract rows
+# Q's factor and the whitened contracts, per grid, parameters and contract matrix
+_FACTORS: Memo[_BandedCholesky | None] = Memo(16)
+
+
+def clear_caches() -> None:
+    """Forget every cached factorisation and rank check (benchmarks time the solver without them)."""
+    _band_of.cache_clear()
+    _ROW_BASES.clear()
+    _FACTORS.clear()
+
+
 # --- contract rows and their rank ---------------------------------------------------------------------
 
 
@@ -328,18 +422,30 @@ class _Rows:
     row: np.ndarray
     col: np.ndarray
     weight: np.ndarray
+    key: tuple | None = None  # identifies the rows exactly (their matrix's key and `names`), if known
 
     @classmethod
     def of(cls, problem: SmoothProblem, names: np.ndarray) -> _Rows:
-        return cls.among(problem._row, problem._col, problem._weight, problem.prices.size, names)
+        return cls.among(
+            problem._row, problem._col, problem._weight, problem.prices.size, names, problem._contracts_key
+        )
 
     @classmethod
-    def among(cls, row: np.ndarray, col: np.ndarray, weight: np.ndarray, m: int, names: np.ndarray) -> _Rows:
-        """Rows `names` of the m-row matrix given as COO triplets."""
+    def among(
+        cls,
+        row: np.ndarray,
+        col: np.ndarray,
+        weight: np.ndarray,
+        m: int,
+        names: np.ndarray,
+        matrix_key: tuple | None = None,
+    ) -> _Rows:
+        """Rows `names` of the m-row matrix given as COO triplets (exactly identified by `matrix_key`)."""
         local = np.full(m, -1)
         local[names] = np.arange(names.size)
         chosen = local[row] >= 0
-        return cls(names, local[row[chosen]], col[chosen], weight[chosen])
+        key = None if matrix_key is None else (matrix_key, np.asarray(names, dtype=np.int64).tobytes())
+        return cls(names, local[row[chosen]], col[chosen], weight[chosen], key)
 
     def matrix(self, size: int) -> sp.csc_array:
         return sp.csc_array((self.weight, (self.row, self.col)), shape=(self.names.size, size))
@@ -351,19 +457,17 @@ def _row_basis(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     row[dependent] = combinationᵀ @ row[independent]. A pure function of the rows' weights, so cached on
     them: reconciliation and the solve ask it of the same contracts, and daily rebuilds of a curve keep
     their contract structure while prices move."""
-    key = (rows.names.size, *(np.ascontiguousarray(a, dtype=t).tobytes() for a, t in _row_key(rows)))
-    return _row_basis_of(*key)
+    key = rows.key
+    if key is None:
+        key = (rows.names.size, *(np.ascontiguousarray(a, dtype=t).tobytes() for a, t in _row_key(rows)))
+    return _ROW_BASES.get(key, lambda: _frozen_basis(rows))
 
 
 def _row_key(rows: _Rows) -> tuple[tuple[np.ndarray, type], ...]:
     return ((rows.row, np.int64), (rows.col, np.int64), (rows.weight, np.float64))
 
 
-@functools.lru_cache(maxsize=128)
-def _row_basis_of(m: int, row: bytes, col: bytes, weight: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = _Rows(
-        np.arange(m), np.frombuffer(row, np.int64), np.frombuffer(col, np.int64), np.frombuffer(weight)
-    )
+def _frozen_basis(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     basis = _compute_row_basis(rows)
     for array in basis:
         array.setflags(write=False)
@@ -424,6 +528,11 @@ def dependencies(contracts: sp.csr_array, names: np.ndarray) -> tuple[np.ndarray
     weights): positions in `names` of a maximal linearly independent subset and of the others, with
     row[dependent] = combinationᵀ @ row[independent] — what reconciliation projects prices with."""
     m = contracts.shape[0]
+    checked = _checked_rows(contracts)
+    if checked is not None:  # rows and their key known
+        return _row_basis(
+            _Rows.among(checked.row, checked.col, checked.weight, m, np.asarray(names), checked.key)
+        )
     row = np.repeat(np.arange(m), np.diff(contracts.indptr))
     return _row_basis(_Rows.among(row, contracts.indices, contracts.data, m, np.asarray(names)))
 
@@ -590,6 +699,24 @@ class _BandedCholesky:
         self.columns = np.zeros((size, problem.prices.size), order="F")  # Aᵀ, dense, condensed
         self.columns[problem._col, problem._row] = problem._weight
         self.whitened, info = dtbtrs(self.factor, self.columns, uplo="U", trans="T")
+        self._schurs: dict[bytes, _SchurKkt] = {}
+
+    @classmethod
+    def attempt(cls, problem: SmoothProblem, band: np.ndarray) -> _BandedCholesky | None:
+        try:
+            return cls(problem, band)
+        except _SchurUnavailable:
+            return None
+
+    def schur(self, rows: _Rows) -> _SchurKkt:
+        """The Schur-complement system of these contract rows, kept for the next solve with them."""
+        key = rows.names.tobytes()
+        kkt = self._schurs.get(key)
+        if kkt is None:
+            if len(self._schurs) >= 32:  # the band case's active sets can be many
+                self._schurs.clear()
+            kkt = self._schurs[key] = _SchurKkt(self, rows)
+        return kkt
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Q̃⁻¹ rhs on the condensed unknowns."""
@@ -719,7 +846,8 @@ class _Setup:
     def __init__(self, problem: SmoothProblem) -> None:
         self.problem = problem
         self.scale = float(problem.lengths.mean())
-        self.band = _objective_band(problem, self.scale)
+        self.band_key = _band_key(problem, self.scale)
+        self.band = _band_of(*self.band_key)
         # price (or bid == ask) less the prior's average over the contract
         targets = np.where(np.isnan(problem.bid), problem.prices, problem.bid)
         self.targets = targets - problem.contracts @ problem.prior.ravel()
@@ -733,15 +861,14 @@ class _Setup:
 
     @property
     def factor(self) -> _BandedCholesky | None:
-        """Q's banded Cholesky factor, or None when Q is singular (no tension, or under two periods of it)."""
+        """Q's banded Cholesky factor, or None when Q is singular (no tension, or under two periods of it).
+        Cached on the grid, parameters and contract matrix: prices do not enter it."""
         if not self._factor_tried:
             self._factor_tried = True
             problem = self.problem
             if problem.tension > 0 and problem.periods - problem.liquid_end >= 2:
-                try:
-                    self._factor = _BandedCholesky(problem, self.band)
-                except _SchurUnavailable:
-                    self._factor = None
+                key = (self.band_key, problem._contracts_key)
+                self._factor = _FACTORS.get(key, lambda: _BandedCholesky.attempt(problem, self.band))
         return self._factor
 
     def kkt(
@@ -752,7 +879,7 @@ class _Setup:
         matrix with any trend the rows leave free pinned — at the prior, or where `current` has it."""
         if self.factor is not None:
             try:
-                banded = _SchurKkt(self.factor, rows)
+                banded = self.factor.schur(rows)
                 return banded, *banded.solve(targets)
             except _SchurUnavailable:
                 pass
