@@ -6,10 +6,13 @@ here 4,000 nodes × 288 five-minute intervals × 4 components (LMP, MCE, MCC, MC
 a DuckDB store, for the whole day. Baseline, timed in the same run on the same bytes: pandas `read_csv`
 of each hour + `pivot_table` to one row per node and interval (parsing only, no store).
 
+With several files (OASIS's hourly answers) the next file is parsed while the store writes the one before,
+as `Ingestor.ingest_files` does (ingest/ahead.py); each file is still its own store transaction.
+
 Also: rows/s of every connector on its own fixtures, each fixture parsed 100 times (the fixture's volume
 scaled ×100), so a regression in any parser shows.
 
-    python -m bench.ingest [--nodes 4000] [--quick]
+    python -m bench.ingest [--nodes 4000] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -34,6 +38,7 @@ from marketintel.connectors.fetch import NotPublished
 from marketintel.connectors.models import ParseError, RawPayload
 from marketintel.connectors.parse import parse_payload
 from marketintel.connectors.registry import connector, connectors
+from marketintel.ingest.ahead import ahead
 from marketintel.ingest.service import stamp
 from marketintel.store.service import open_timeseries
 
@@ -111,8 +116,62 @@ def caiso_answer(nodes: int, hour: int, hours: int, rng: np.random.Generator) ->
     return buffer.getvalue()
 
 
-def bench_caiso_day(nodes: int, hours: int, hours_per_file: int) -> dict:
-    """The day as `hours // hours_per_file` files: one full-day file, or OASIS's hourly answers."""
+def ingest_day(source: Connector, payloads: list[RawPayload]) -> dict[str, float | int]:
+    """One timed run of the day's files into a fresh DuckDB store (its instruments registered first)."""
+    with tempfile.TemporaryDirectory() as work:
+        store = open_timeseries(f"duckdb:///{Path(work) / 'ts.duckdb'}")
+        try:
+            first = parse_payload(source, payloads[0])
+            store.register_instruments(source.instruments(first))
+            parse_seconds = stamp_seconds = store_seconds = 0.0
+            rows = 0
+
+            def facts_of(payload: RawPayload) -> tuple[pa.Table, float, float]:
+                t0 = time.perf_counter()
+                parsed = parse_payload(source, payload)
+                t1 = time.perf_counter()
+                facts = stamp(parsed, payload.fetched_at, source.name, payload.sha256)
+                return facts, time.perf_counter() - t0, time.perf_counter() - t1
+
+            started = time.perf_counter()
+            # as Ingestor.ingest_files: the next file is parsed while this one is written, one
+            # transaction per file; with a single file there is nothing to overlap
+            for _, ahead_of_time in ahead(facts_of, payloads):
+                facts, parsing, stamping = ahead_of_time.result()
+                t2 = time.perf_counter()
+                rows += store.write_prices(facts).written
+                parse_seconds += parsing
+                stamp_seconds += stamping
+                store_seconds += time.perf_counter() - t2
+            total = time.perf_counter() - started
+        finally:
+            store.close()
+    return {
+        "seconds": total,
+        "parse_seconds": parse_seconds,
+        "stamp_seconds": stamp_seconds,
+        "store_seconds": store_seconds,
+        "rows": rows,
+    }
+
+
+def pandas_day(answers: list[bytes]) -> tuple[float, int]:
+    """The baseline: pandas read_csv of each file + pivot_table to one row per node and interval."""
+    started = time.perf_counter()
+    rows = 0
+    for answer in answers:
+        with zipfile.ZipFile(io.BytesIO(answer)) as archive:
+            frame = pd.read_csv(archive.open(archive.namelist()[0]))
+        wide = frame.pivot_table(index=["NODE", "INTERVALSTARTTIME_GMT"], columns="LMP_TYPE", values="VALUE")
+        rows += len(wide)
+    return time.perf_counter() - started, rows
+
+
+def bench_caiso_day(nodes: int, hours: int, hours_per_file: int, runs: int = 1) -> dict:
+    """The day as `hours // hours_per_file` files: one full-day file, or OASIS's hourly answers.
+
+    Ours and the baseline run `runs` times, alternately (so a burst of load on the shared machine falls on
+    both), and each is reported by its median run, with the best and every run alongside."""
     rng = np.random.default_rng(7)
     answers = [caiso_answer(nodes, h, hours_per_file, rng) for h in range(0, hours, hours_per_file)]
     source = connector("caiso-oasis")
@@ -121,59 +180,46 @@ def bench_caiso_day(nodes: int, hours: int, hours_per_file: int) -> dict:
         RawPayload(f"PRC_INTVL_LMP_RTM_{DAY:%Y%m%d}T{h + 7:02d}00Z.zip", a, now)
         for h, a in enumerate(answers)
     ]
-
-    with tempfile.TemporaryDirectory() as work:
-        store = open_timeseries(f"duckdb:///{Path(work) / 'ts.duckdb'}")
-        try:
-            first = parse_payload(source, payloads[0])
-            store.register_instruments(source.instruments(first))
-            parse_seconds = stamp_seconds = store_seconds = 0.0
-            rows = 0
-            started = time.perf_counter()
-            for payload in payloads:
-                t0 = time.perf_counter()
-                parsed = parse_payload(source, payload)
-                t1 = time.perf_counter()
-                facts = stamp(parsed, payload.fetched_at, source.name, payload.sha256)
-                t2 = time.perf_counter()
-                rows += store.write_prices(facts).written
-                t3 = time.perf_counter()
-                parse_seconds += t2 - t0
-                stamp_seconds += t2 - t1
-                store_seconds += t3 - t2
-            total = time.perf_counter() - started
-        finally:
-            store.close()
-
-    started = time.perf_counter()
+    ours: list[dict[str, float | int]] = []
+    baselines: list[float] = []
     baseline_rows = 0
-    for answer in answers:
-        with zipfile.ZipFile(io.BytesIO(answer)) as archive:
-            frame = pd.read_csv(archive.open(archive.namelist()[0]))
-        wide = frame.pivot_table(index=["NODE", "INTERVALSTARTTIME_GMT"], columns="LMP_TYPE", values="VALUE")
-        baseline_rows += len(wide)
-    baseline = time.perf_counter() - started
+    for _ in range(runs):
+        ours.append(ingest_day(source, payloads))
+        seconds, baseline_rows = pandas_day(answers)
+        baselines.append(seconds)
+    median = sorted(ours, key=lambda run: run["seconds"])[(runs - 1) // 2]
+    total = float(median["seconds"])
+    baseline = sorted(baselines)[(runs - 1) // 2]
+    full_day = hours == 24 and nodes >= 4000
     return {
         "nodes": nodes,
         "hours": hours,
+        "files": len(payloads),
         "long_rows": nodes * hours * 12 * len(COMPONENTS),
-        "canonical_rows": rows,
-        "seconds": round(total, 3),
-        "parse_seconds": round(parse_seconds, 3),  # parse_payload + stamp
-        "stamp_seconds": round(stamp_seconds, 3),  # of which stamping (ingest.service.stamp)
-        "store_seconds": round(store_seconds, 3),
-        "rows_per_s": round(rows / total),
+        "canonical_rows": median["rows"],
+        "runs": runs,
+        "seconds": round(total, 3),  # the median run's; its parts below
+        "seconds_best": round(min(float(r["seconds"]) for r in ours), 3),
+        "seconds_runs": [round(float(r["seconds"]), 3) for r in ours],
+        # with several files parsing overlaps writing: parse + store may add up to more than `seconds`
+        "parse_seconds": round(median["parse_seconds"], 3),  # parse_payload + stamp
+        "stamp_seconds": round(median["stamp_seconds"], 3),  # of which stamping (ingest.service.stamp)
+        "store_seconds": round(median["store_seconds"], 3),
+        "rows_per_s": round(median["rows"] / total),
         "baseline": {
             "what": "pandas read_csv of each hourly CSV + pivot_table (parse only, no store)",
-            "seconds": round(baseline, 3),
+            "seconds": round(baseline, 3),  # the median run's
+            "seconds_best": round(min(baselines), 3),
+            "seconds_runs": [round(b, 3) for b in baselines],
             "rows": baseline_rows,
         },
-        "speedup_vs_pandas": ratio(baseline, total),
+        "speedup_vs_pandas": ratio(baseline, total),  # median against median
+        "speedup_best_vs_best": ratio(min(baselines), min(float(r["seconds"]) for r in ours)),
         "targets": {
             "seconds_max": 2.0,
             "speedup_min": 3.0,
-            "seconds_pass": total <= 2.0 if hours == 24 and nodes >= 4000 else None,
-            "speedup_pass": (baseline / total) >= 3.0 if hours == 24 and nodes >= 4000 else None,
+            "seconds_pass": total <= 2.0 if full_day else None,
+            "speedup_pass": (baseline / total) >= 3.0 if full_day else None,
         },
     }
 
@@ -218,23 +264,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=4000)
     parser.add_argument("--repeat", type=int, default=100, help="parses of each connector fixture")
-    parser.add_argument("--quick", action="store_true", help="400 nodes, 3 hours, 5 repeats")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of the CAISO day (median reported)")
+    parser.add_argument("--quick", action="store_true", help="400 nodes, 3 hours, 5 repeats, 1 run")
     args = parser.parse_args(argv)
     nodes, hours, repeat = (400, 3, 5) if args.quick else (args.nodes, 24, args.repeat)
+    runs = 1 if args.quick else max(args.runs, 1)
     load_before = load_average()
     with console.status("CAISO RT day as one file: generating and ingesting…"):
-        caiso = bench_caiso_day(nodes, hours, hours_per_file=hours)
+        caiso = bench_caiso_day(nodes, hours, hours_per_file=hours, runs=runs)
     with console.status("CAISO RT day as OASIS's hourly answers…"):
-        hourly = bench_caiso_day(nodes, hours, hours_per_file=1)
+        hourly = bench_caiso_day(nodes, hours, hours_per_file=1, runs=runs)
     with console.status("connectors on their fixtures…"):
         per_connector = bench_connectors(repeat)
     payload = {
         "benchmark": "ingest",
         "created": dt.datetime.now(dt.UTC).isoformat(),
-        "command": "python -m bench.ingest" + (" --quick" if args.quick else ""),
+        "command": "python -m bench.ingest" + (" --quick" if args.quick else f" --runs {runs}"),
         "machine": machine_info(),
         "load_average": {"before": load_before, "after": load_average()},
         "caiso_rt_day": caiso,
+        "caiso_rt_day_hourly_files": hourly,  # the same day as OASIS serves it: 24 files, parsed ahead
         "connectors": per_connector,
         "connector_repeat": repeat,
     }
@@ -246,12 +295,17 @@ def main(argv: list[str] | None = None) -> int:
     table = Table("measurement", "value", title="ingest benchmark")
     table.add_row("CAISO RT day rows", f"{caiso['canonical_rows']:,} ({caiso['long_rows']:,} long)")
     table.add_row(
-        "parse + store seconds",
+        f"parse + store seconds (median of {runs})",
         f"{caiso['seconds']} (parse {caiso['parse_seconds']} incl. stamp {caiso['stamp_seconds']}, "
-        f"store {caiso['store_seconds']})",
+        f"store {caiso['store_seconds']}); best {caiso['seconds_best']}",
     )
-    table.add_row("pandas read_csv + pivot seconds", str(caiso["baseline"]["seconds"]))
-    table.add_row("speed-up vs pandas", f"{caiso['speedup_vs_pandas']}×")
+    table.add_row(
+        f"pandas read_csv + pivot seconds (median of {runs})",
+        f"{caiso['baseline']['seconds']}; best {caiso['baseline']['seconds_best']}",
+    )
+    table.add_row(
+        "speed-up vs pandas", f"{caiso['speedup_vs_pandas']}× (best vs best {caiso['speedup_best_vs_best']}×)"
+    )
     table.add_row(
         "as 24 hourly files: seconds (pandas)", f"{hourly['seconds']} ({hourly['baseline']['seconds']})"
     )

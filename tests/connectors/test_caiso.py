@@ -316,6 +316,38 @@ def test_lmp_that_is_not_the_sum_of_its_components_raises() -> None:
     assert caught.value.line == 14
 
 
+@pytest.mark.parametrize(
+    "path", [DA_FALL, RT_FALL / "PRC_INTVL_LMP_RTM_20241103T0900Z.zip"], ids=["DA", "RT"]
+)
+def test_a_line_with_a_field_too_many_raises_with_the_line(path: Path) -> None:
+    # the CSV reader, asked only for some columns, would drop the extra field without a word
+    payload = edited(path, lambda lines: [*lines[:5], lines[5] + ",9", *lines[6:]])
+    with pytest.raises(ParseError, match="17 fields, expected 16") as caught:
+        parse_payload(connector(NAME), payload)
+    assert (caught.value.file, caught.value.line) == (path.name, 6)
+
+
+def test_a_field_too_many_after_a_quoted_comma_is_still_found() -> None:
+    # quotes honoured: the comma inside the quoted node is not a field separator
+    def edit(lines: list[str]) -> list[str]:
+        quoted = [line.replace(",TH_SP15_GEN-APND,DAM,", ',"TH_SP15,GEN",DAM,') for line in lines]
+        return [*quoted[:8], quoted[8] + ",", *quoted[9:]]
+
+    with pytest.raises(ParseError, match="17 fields, expected 16") as caught:
+        parse_payload(connector(NAME), edited(DA_FALL, edit))
+    assert caught.value.line == 9
+
+
+@pytest.mark.parametrize("column", ["NODE", "OPR_DT", "MW"])
+def test_a_column_twice_in_the_header_raises_naming_it_and_the_file(column: str) -> None:
+    # GROUP, the last column, renamed: a column read (NODE, MW) or not (OPR_DT) now appears twice
+    payload = edited(DA_FALL, lambda lines: [lines[0].rsplit(",", 1)[0] + f",{column}", *lines[1:]])
+    with pytest.raises(ParseError) as caught:
+        parse_payload(connector(NAME), payload)
+    assert f"duplicate column {column} in header, file {DA_FALL.name}" in str(caught.value)
+    assert (caught.value.file, caught.value.line, caught.value.field) == (DA_FALL.name, 1, column)
+
+
 def test_an_xml_report_instead_of_csv_raises() -> None:
     xml = b'<m:OASISReport xmlns:m="http://www.caiso.com/soa/OASISReport_v1.xsd"><m:MessagePayload/></m:OASISReport>'
     payload = rezip("x.zip", "20241103_20241103_PRC_LMP_DAM_20241105_09_14_31_v12.xml", xml)

@@ -166,6 +166,27 @@ def test_a_malformed_file_is_quarantined_and_the_others_go_in(platform: Platform
     assert objects.get(quarantined[0]) == broken.read_bytes()
 
 
+def test_files_parsed_ahead_keep_their_order_and_each_its_own_outcome(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # each file is parsed while the one before it is written: outcomes, rows and quarantine stay per file
+    days = [DAY + dt.timedelta(days=i) for i in range(4)]
+    paths = [miso_file(tmp_path, day, seed=i + 1) for i, day in enumerate(days)]
+    paths[2].write_text(paths[2].read_text().replace(",LMP,", ",LMP,abc", 1))
+    missing = tmp_path / "20241110_da_expost_lmp.csv"
+    result = platform.ingestor().ingest_files([paths[0], missing, paths[1], paths[2], paths[3]])
+    assert [(f.name, f.status) for f in result.files] == [
+        (paths[0].name, "written"),
+        (missing.name, "failed"),
+        (paths[1].name, "written"),
+        (paths[2].name, "quarantined"),
+        (paths[3].name, "written"),
+    ]
+    assert [f.written for f in result.files] == [NODES * 24, 0, NODES * 24, 0, NODES * 24]
+    assert platform.price_rows() == 3 * NODES * 24
+    assert ":6" in (result.files[3].error or "")
+
+
 def serve_days(source, days: list[dt.date]) -> None:  # type: ignore[no-untyped-def]
     for i, day in enumerate(days):
         source.serve(f"/{day:%Y%m%d}_da_expost_lmp.csv", report(day, "da_expost_lmp", i).encode())

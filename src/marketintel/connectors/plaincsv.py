@@ -66,6 +66,7 @@ def read_plain_csv(stream: Stream, columns: dict[str, pa.DataType], block: int) 
                 column_types=columns,
                 null_values=[""],  # an empty field, and only that, is null: then it is found by null_count
                 strings_can_be_null=True,
+                check_utf8=False,  # all of the text is checked to be ASCII (PlainText), so valid UTF-8
             ),
         )
     except Exception:

@@ -85,11 +85,18 @@ def read_table(content: bytes, fail: Fail) -> tuple[pl.DataFrame, pl.Series]:
 def ragged_line(text: str) -> int | None:
     """The line of the first CSV row (quotes honoured, blank lines skipped) whose field count differs from
     the header's. Slow, Python-level: for the error path only."""
+    ragged = ragged_row(text)
+    return ragged[0] if ragged is not None else None
+
+
+def ragged_row(text: str) -> tuple[int, int, int] | None:
+    """The first CSV row whose field count differs from the header's, as (line, its fields, the header's);
+    quotes honoured, blank lines skipped. Slow, Python-level: for the error path only."""
     rows = csv.reader(io.StringIO(text))
     width = len(next(rows, []))
     for row in rows:
         if row and len(row) != width:
-            return rows.line_num
+            return rows.line_num, len(row), width
     return None
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
@@ -22,6 +24,7 @@ from marketintel.connectors.base import Connector
 from marketintel.connectors.fetch import Fetcher, FetchError, NotPublished
 from marketintel.connectors.models import ParseError, RawPayload
 from marketintel.connectors.parse import parse_payload
+from marketintel.ingest.ahead import ahead
 from marketintel.ingest.models import BatchListener, CommittedBatch, FileOutcome, IngestReport
 from marketintel.metadata import service as metadata
 from marketintel.objects.service import ObjectStore
@@ -42,15 +45,29 @@ def archive_key(source: str, payload: RawPayload) -> str:
 def stamp(mapped: pa.Table, knowledge_time: dt.datetime, source: str, sha256: str) -> pa.Table:
     """Mapped rows made facts: when we learned them, from which source, from which exact file."""
     n = mapped.num_rows
+    # constant columns repeated in Arrow: a Python list of 1 M datetimes costs most of a second (and a GC)
+    constants = {
+        "knowledge_time": knowledge_time,
+        "source": source,
+        "source_file_sha256": sha256,
+    }
     return pa.table(
         {
             **{name: mapped.column(name) for name in mapped.column_names},
-            "knowledge_time": pa.array([knowledge_time] * n, PRICES.schema.field("knowledge_time").type),
-            "source": pa.array([source] * n, pa.string()),
-            "source_file_sha256": pa.array([sha256] * n, pa.string()),
+            **{
+                name: pa.repeat(pa.scalar(value, PRICES.schema.field(name).type), n)
+                for name, value in constants.items()
+            },
         },
         schema=PRICES.schema,
     )
+
+
+def _parsed(ahead_of_time: Future[pa.Table | None]) -> pa.Table:
+    """The facts of a readable file, parsed ahead (raising its parse error, if it had one)."""
+    facts = ahead_of_time.result()
+    assert facts is not None  # only an unreadable file has none, and it is never written
+    return facts
 
 
 class Ingestor:
@@ -101,13 +118,22 @@ class Ingestor:
 
     def ingest_payload(self, payload: RawPayload, knowledge_time: dt.datetime | None = None) -> FileOutcome:
         key = self.archive(payload)
+        return self._write(payload, key, lambda: self.facts(payload, knowledge_time))
+
+    def facts(self, payload: RawPayload, knowledge_time: dt.datetime | None = None) -> pa.Table:
+        """The payload's rows as facts (parsed, stamped), nothing written: the part that can run ahead."""
+        return stamp(
+            parse_payload(self.connector, payload),
+            knowledge_time or payload.fetched_at,
+            self.connector.name,
+            payload.sha256,
+        )
+
+    def _write(self, payload: RawPayload, key: str, facts_of: Callable[[], pa.Table]) -> FileOutcome:
+        """Write an archived payload's facts (`facts_of` raises a parse error as `facts` would) in one
+        store batch, quarantining it if it cannot be parsed or written."""
         try:
-            facts = stamp(
-                parse_payload(self.connector, payload),
-                knowledge_time or payload.fetched_at,
-                self.connector.name,
-                payload.sha256,
-            )
+            facts = facts_of()
             self._register_new_instruments(facts)
             result = self.store.write(PRICES, facts)
             written = result.rows if result.rows is not None else PRICES.schema.empty_table()
@@ -180,18 +206,32 @@ class Ingestor:
     def ingest_files(self, paths: list[Path], knowledge_time: dt.datetime | None = None) -> IngestReport:
         """Ingest local files, each on its own: one bad file does not stop the others."""
         report = IngestReport(self.connector.name)
+
+        def facts_of(item: tuple[RawPayload, str] | FileOutcome) -> pa.Table | None:
+            return None if isinstance(item, FileOutcome) else self.facts(item[0], knowledge_time)
+
         with self._run("ingest-files", {"files": [str(p) for p in paths]}) as record:
-            for path in paths:
-                now = dt.datetime.now(dt.UTC)
-                try:
-                    content = path.read_bytes()
-                except OSError as exc:
-                    report.files.append(FileOutcome(path.name, "failed", error=f"{path}: {exc.strerror}"))
+            # the next file is read, archived and parsed while this one is written (ahead.py)
+            for item, facts in ahead(facts_of, self._archived(paths)):
+                if isinstance(item, FileOutcome):
+                    report.files.append(item)
                     continue
-                payload = RawPayload(name=path.name, content=content, fetched_at=now, url=None)
-                report.files.append(self.ingest_payload(payload, knowledge_time))
+                payload, key = item
+                report.files.append(self._write(payload, key, partial(_parsed, facts)))
             record["report"] = report
         return report
+
+    def _archived(self, paths: list[Path]) -> Iterator[tuple[RawPayload, str] | FileOutcome]:
+        """Each file read and archived, with its archive key; an outcome for a file that cannot be read."""
+        for path in paths:
+            now = dt.datetime.now(dt.UTC)
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                yield FileOutcome(path.name, "failed", error=f"{path}: {exc.strerror}")
+                continue
+            payload = RawPayload(name=path.name, content=content, fetched_at=now, url=None)
+            yield payload, self.archive(payload)
 
     def ingest_window(self, start: dt.date, end: dt.date, fetcher: Fetcher) -> IngestReport:
         """Market days in [start, end), resuming after the checkpoint; the checkpoint advances only over

@@ -38,7 +38,7 @@ from marketintel.connectors.clock import local_day_starts
 from marketintel.connectors.fetch import NotPublished
 from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
 from marketintel.connectors.plaincsv import TEXT, read_plain_csv
-from marketintel.connectors.textfile import decode
+from marketintel.connectors.textfile import decode, ragged_row
 from marketintel.connectors.zipfiles import ZIP_ERRORS, MemberStream, ZipPayload
 
 PACIFIC = "America/Los_Angeles"
@@ -133,14 +133,22 @@ class CaisoOasis(Connector):
         if content and not content.endswith(b"\n"):
             raise fail("truncated: the last line is not complete", line=content.count(b"\n") + 1)
         header = content[: content.find(b"\n")].decode().rstrip("\r").split(",")
+        repeated = next((name for i, name in enumerate(header) if name in header[:i]), None)
+        if repeated is not None:
+            raise fail(f"duplicate column {repeated} in header, file {payload.name}", line=1, field=repeated)
         report = _report(header, fail)
         try:
-            # only the columns that are read: OPR_DT, OPR_HR, NODE_ID... repeat what the times and NODE say
-            frame = pl.read_csv(
-                io.BytesIO(content), infer_schema=False, columns=[*TEXT_COLUMNS, report.value_column, "GROUP"]
-            )
+            # every column, though only some are used: a projected read would drop a line's extra fields
+            # without a word, and a line with a field too many is a damaged line
+            frame = pl.read_csv(io.BytesIO(content), infer_schema=False)
         except (pl.exceptions.PolarsError, ValueError) as exc:
-            raise fail(f"not CSV: {exc}") from None
+            ragged = ragged_row(content.decode())
+            if ragged is None:
+                raise fail(f"not CSV: {exc}") from None
+            line, found, expected = ragged
+            raise fail(f"{found} fields, expected {expected} as in the header", line=line) from None
+        # OPR_DT, OPR_HR, NODE_ID... repeat what the times and NODE say
+        frame = frame.select(*TEXT_COLUMNS, report.value_column, "GROUP")
         rows = _rows(frame.with_row_index("line", offset=2), report, fail)
         return _pivot(rows, report, fail)
 
@@ -172,9 +180,9 @@ def _fast_prices(archive: ZipPayload, member: str, fail: Fail) -> pa.Table | Non
         report = _report(header, fail)
     except ParseError:
         return None
-    # codes where rows are grouped by the text, plain strings where each is only checked (cheaper to read)
-    columns = {c: pa.string() for c in (*TEXT_COLUMNS, "GROUP")} | {report.value_column: pa.float64()}
-    columns |= dict.fromkeys(("NODE", "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT"), TEXT)
+    # every text as codes: hashing a short text is cheaper than copying it, and each distinct one is then
+    # checked once. GROUP is only checked for being there: read as a number (anything else falls back)
+    columns = dict.fromkeys(TEXT_COLUMNS, TEXT) | {report.value_column: pa.float64(), "GROUP": pa.int64()}
     table = read_plain_csv(stream, columns, MemberStream.PIECE)
     if table is None or not stream.complete or not table.num_rows:
         return None
@@ -207,10 +215,14 @@ def _dense_wide(table: pa.Table, report: Report) -> pl.DataFrame | None:
     node, nodes = _codes(table, "NODE")
     start, starts = _codes(table, "INTERVALSTARTTIME_GMT")
     end, ends = _codes(table, "INTERVALENDTIME_GMT")
-    component = pc.index_in(table.column("LMP_TYPE"), value_set=pa.array(COMPONENTS))  # null: unknown
+    kind, kinds = _codes(table, "LMP_TYPE")
+    # rules checked on the distinct texts, not on every row
+    kind_component = pc.index_in(kinds, value_set=pa.array(COMPONENTS))  # null: unknown
+    run_ids = pa.chunked_array(c.dictionary for c in table.column("MARKET_RUN_ID").chunks)
+    if kind_component.null_count or not pc.all(pc.equal(run_ids, report.market_run_id)).as_py():
+        return None
     values = table.column(report.value_column).to_numpy()
-    same_run = pc.all(pc.equal(table.column("MARKET_RUN_ID"), report.market_run_id)).as_py()
-    if component.null_count or not same_run or not np.isfinite(values).all():
+    if not np.isfinite(values).all():
         return None
     start_us, end_us = _utc_micros(starts), _utc_micros(ends)
     if start_us is None or end_us is None:
@@ -230,7 +242,8 @@ def _dense_wide(table: pa.Table, report: Report) -> pl.DataFrame | None:
     by_name = pc.sort_indices(nodes)
     node_rank = np.empty(len(nodes), np.int32)
     node_rank[by_name.to_numpy()] = np.arange(len(nodes), dtype=np.int32)
-    slot = component.to_numpy().astype(np.int32) * cells + node_rank[node] * len(times) + time
+    component = kind_component.to_numpy().astype(np.int32)[kind]
+    slot = component * cells + node_rank[node] * len(times) + time
     filled = np.zeros(len(COMPONENTS) * cells, bool)
     filled[slot] = True
     if np.count_nonzero(filled) != len(slot):
