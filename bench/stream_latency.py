@@ -7,7 +7,8 @@
 It serves a small demo data directory (`marketintel demo --days 1 --no-serve`: the pilot tenants and
 their API keys) with `marketintel serve` on a free 127.0.0.1 port, its bus on the NATS JetStream at
 127.0.0.1:4222 under a stream and subject prefix of its own (deleted afterwards). N WebSocket clients (the
-MISO pilot's API key, in this process) subscribe to MISO; then this process publishes events on the bus as
+MISO pilot's API key, in this process; a minimal RFC 6455 client by default, the websockets library
+with --client websockets) subscribe to MISO; then this process publishes events on the bus as
 ingestion does (`encode_prices`, `bus.publish`), each the RT5 interval of `--rows` MISO locations with an
 interval start of its own, so every client maps what it receives back to the moment it was published,
 on this process's one clock. Reported: publish → receive latency over every (client, event), per-event
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.metadata
 import os
 import secrets
@@ -55,6 +58,8 @@ FIRST_INTERVAL = dt.datetime(2031, 1, 1, tzinfo=UTC)
 STEP = dt.timedelta(minutes=5)
 MARKER = b'"interval_start":"'
 CONNECT_AT_ONCE = 50  # clients opening their connection at the same time
+SUBSCRIBE = f'{{"op":"subscribe","markets":["{MARKET}"],"runs":["{RUN}"]}}'
+CLIENT_KINDS = ("raw", "websockets")
 
 console = Console(stderr=True)
 
@@ -125,7 +130,7 @@ async def open_client(
             max_size=2**24,
             max_queue=None,
         )
-        await ws.send(f'{{"op":"subscribe","markets":["{MARKET}"],"runs":["{RUN}"]}}')
+        await ws.send(SUBSCRIBE)
         reply = await asyncio.wait_for(ws.recv(decode=False), 30)
         client.subscribed = reply.startswith(b'{"type":"subscribed"')
         if not client.subscribed:
@@ -159,6 +164,137 @@ async def read(ws: ClientConnection, client: Client, keys: dict[bytes, int]) -> 
         client.closed_code = closed.rcvd.code if closed.rcvd else None
     except asyncio.CancelledError:
         pass
+
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455: what the accept header is derived with
+CLOSE, PING, TEXT = 0x8, 0x9, 0x1
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """One client frame (clients must mask); payloads here are small control and subscribe messages."""
+    mask = os.urandom(4)
+    n = len(payload)
+    length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    return bytes([0x80 | opcode]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class RawClient(asyncio.Protocol):
+    """A minimal RFC 6455 client on a plain asyncio protocol: the upgrade, then unmasked server frames
+    parsed in place and each price event found by its interval start, the clock read as its last bytes
+    arrive. A WebSocket library spends ~0.1 ms of Python per 30 kB message, so 500 clients of one in this
+    process cost about as much CPU per event as the server's whole fan-out — the benchmark measured
+    itself. This costs a few microseconds per message (`--client websockets` runs the library instead)."""
+
+    def __init__(self, client: Client, key: bytes, keys: dict[bytes, int]) -> None:
+        loop = asyncio.get_running_loop()
+        self.client, self.key, self.keys = client, key, keys
+        self.buffer = bytearray()
+        self.upgraded: asyncio.Future[None] = loop.create_future()
+        self.subscribed: asyncio.Future[bytes] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for waiter in (self.upgraded, self.subscribed):
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buffer += data
+        if not self.upgraded.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).decode("latin-1")
+            del self.buffer[: end + 4]
+            accept = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest()).decode()
+            if not head.startswith("HTTP/1.1 101") or accept not in head:
+                self.upgraded.set_exception(ConnectionError(f"upgrade refused: {head.splitlines()[0]}"))
+                return
+            self.upgraded.set_result(None)
+        self._frames(now)
+
+    def _frames(self, now: float) -> None:
+        buf, pos = self.buffer, 0
+        while len(buf) - pos >= 2:
+            opcode, length, head = buf[pos] & 0x0F, buf[pos + 1] & 0x7F, 2
+            if length == 126:
+                if len(buf) - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if len(buf) - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if len(buf) - pos < head + length:
+                break
+            self._message(opcode, pos + head, pos + head + length, now)
+            pos += head + length
+        del buf[:pos]
+
+    def _message(self, opcode: int, start: int, end: int, now: float) -> None:
+        buf, client = self.buffer, self.client
+        if opcode == TEXT:
+            if not self.subscribed.done():
+                self.subscribed.set_result(bytes(buf[start:end]))
+                return
+            at = buf.find(MARKER, start, end)
+            if at < 0:
+                if not buf.startswith(b'{"type":"heartbeat"', start):
+                    client.other += 1
+                return
+            key = bytes(buf[at + len(MARKER) : at + len(MARKER) + 20])
+            event = self.keys.get(key)
+            if event is None:
+                client.other += 1
+            elif event in client.received:
+                client.duplicates += 1
+            else:
+                client.received[event] = now
+        elif opcode == CLOSE:
+            client.closed_code = int.from_bytes(buf[start : start + 2], "big") if end - start >= 2 else 1005
+            if self.transport is not None:
+                self.transport.close()
+        elif opcode == PING and self.transport is not None:
+            self.transport.write(masked_frame(0xA, bytes(buf[start:end])))
+        else:
+            client.other += 1
+
+    async def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(masked_frame(CLOSE, (1000).to_bytes(2, "big")))
+            self.transport.close()
+
+
+async def open_raw(port: int, api_key: str, client: Client, keys: dict[bytes, int]) -> RawClient | None:
+    """Connect, upgrade and subscribe one `RawClient`; None (and `client.error`) if any step fails."""
+    key = base64.b64encode(os.urandom(16))
+    try:
+        _, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: RawClient(client, key, keys), HOST, port
+        )
+        assert protocol.transport is not None
+        protocol.transport.write(
+            (
+                f"GET /api/v1/stream HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+                f"X-API-Key: {api_key}\r\n\r\n"
+            ).encode()
+        )
+        await asyncio.wait_for(protocol.upgraded, 30)
+        protocol.transport.write(masked_frame(TEXT, SUBSCRIBE.encode()))
+        reply = await asyncio.wait_for(protocol.subscribed, 30)
+        client.subscribed = reply.startswith(b'{"type":"subscribed"')
+        if not client.subscribed:
+            client.error = f"subscribe refused: {reply[:200]!r}"
+        return protocol
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        client.error = f"{type(exc).__name__}: {exc}"
+        return None
 
 
 async def loop_lag(samples: list[float], stop: asyncio.Event, every: float = 0.01) -> None:
@@ -207,6 +343,7 @@ class Params:
     rows: int
     compression: str | None
     settle_s: float
+    client: str = "raw"  # one of CLIENT_KINDS
 
 
 async def run_clients(
@@ -216,8 +353,12 @@ async def run_clients(
     clients = [Client(i) for i in range(params.clients)]
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
 
-    async def opened(client: Client) -> ClientConnection | None:
+    keys = {interval_key(i): i for i in range(params.events)}
+
+    async def opened(client: Client) -> ClientConnection | RawClient | None:
         async with gate:
+            if params.client == "raw":
+                return await open_raw(server.port, api_key, client, keys)
             return await open_client(url, api_key, client, params.compression)
 
     t0 = time.perf_counter()
@@ -225,8 +366,8 @@ async def run_clients(
     connect_s = time.perf_counter() - t0
     live = [(c, ws) for c, ws in zip(clients, sockets, strict=True) if ws is not None and c.subscribed]
     console.print(f"{len(live)}/{params.clients} clients subscribed to {MARKET} in {connect_s:.1f} s")
-    keys = {interval_key(i): i for i in range(params.events)}
-    readers = [asyncio.create_task(read(ws, c, keys)) for c, ws in live]
+    # a raw client records as its bytes arrive; a library client needs a task reading each connection
+    readers = [asyncio.create_task(read(ws, c, keys)) for c, ws in live if isinstance(ws, ClientConnection)]
     events = price_events(params.events, params.rows)
     await asyncio.sleep(1.0)  # let the gateway settle after the connection burst
     lag: list[float] = []
@@ -400,6 +541,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between events (default 1)")
     parser.add_argument("--rows", type=int, default=200, help="rows (MISO locations) per event (default 200)")
     parser.add_argument(
+        "--client",
+        choices=CLIENT_KINDS,
+        default="raw",
+        help="raw: a minimal RFC 6455 client (default; costs the benchmark process little per message); "
+        "websockets: the websockets library's asyncio client",
+    )
+    parser.add_argument(
         "--no-compression",
         action="store_true",
         help="clients do not offer permessage-deflate (by default they do, as browsers do; the server decides)",
@@ -425,8 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         events=args.events or (15 if args.quick else 60),
         interval_s=args.interval,
         rows=args.rows,
-        compression=None if args.no_compression else "deflate",
+        compression=None if args.no_compression or args.client == "raw" else "deflate",
         settle_s=10.0,
+        client=args.client,
     )
     workdir = Path(tempfile.mkdtemp(prefix="marketintel-bench-stream-", dir="/tmp"))
     data_dir = args.data_dir or workdir / "data"
@@ -439,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(
             ["python -m bench.stream_latency", *(argv if argv is not None else sys.argv[1:])]
         ),
-        "machine": machine_info(("fastapi", "starlette", "uvicorn", "websockets", "nats", "orjson"))
+        "machine": machine_info(("fastapi", "starlette", "uvicorn", "uvloop", "websockets", "nats", "orjson"))
         | {"nats_py": importlib.metadata.version("nats-py")},
         "parameters": {
             "clients": params.clients,
@@ -450,7 +599,12 @@ def main(argv: list[str] | None = None) -> int:
             "bus": "NATS JetStream at 127.0.0.1:4222, a stream and subject prefix of this run's own",
             "tenant": f"{TENANT} (API key, api channel), subscribed to {MARKET} {RUN}",
             "server": "marketintel serve: one uvicorn process, its fan-out reading the bus",
-            "clients_run": "websockets (asyncio) in this process, which also publishes: one clock",
+            "clients_run": (
+                "a minimal RFC 6455 client on asyncio protocols (bench.stream_latency.RawClient)"
+                if params.client == "raw"
+                else "websockets (asyncio)"
+            )
+            + " in this process, which also publishes: one clock",
         },
     }
     bus = open_bus(bus_url)
@@ -481,9 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     stem, latest = f"stream-latency-{created:%Y%m%d}", "stream-latency-latest"
     if args.quick:
         stem, latest = f"{stem}-quick", f"{latest}-quick"
-    elif (params.clients, params.events, params.rows, params.compression) != (500, 60, 200, "deflate"):
+    elif (params.clients, params.events, params.rows, params.client) != (500, 60, 200, "raw"):
         # the latest file is the issue's setting; others are named for what differs
-        stem, latest = f"{stem}-{params.clients}c-{params.events}e-{params.rows}r-{params.compression}", None
+        stem = (
+            f"{stem}-{params.clients}c-{params.events}e-{params.rows}r-{params.client}-{params.compression}"
+        )
+        latest = None
     paths = write_results(stem, payload, latest=latest)
     out = Console()
     if not out.is_terminal:

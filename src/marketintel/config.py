@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     audit_hot_days: int = Field(
         default=365, gt=0, description="audit kept in the metadata store; older is archived"
     )
+    demo_live: bool = Field(
+        default=False, description="the served simulation advances in real time (`marketintel demo`)"
+    )
 
     @classmethod
     def settings_customise_sources(

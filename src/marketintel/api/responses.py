@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +24,34 @@ class FastJSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z)
+
+
+class ColumnJSON(FastJSON):
+    """FastJSON for bodies holding columns as numpy arrays: `utc_times` arrays (naive datetime64, UTC by
+    construction) are written with a Z. Only for bodies whose every naive datetime is UTC."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=COLUMN_JSON)
+
+
+COLUMN_JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def utc_times(column: pa.ChunkedArray | pa.Array) -> np.ndarray | list[str | None]:
+    """UTC timestamps for a `ColumnJSON` body: a datetime64 array that orjson writes as ISO-8601 with a Z
+    (whole seconds without a fraction, like `iso_z`) about a hundred times faster than formatting text
+    in Arrow; a column with nulls (NaT has no JSON form) falls back to `iso_z`."""
+    if column.null_count:
+        return iso_z(column)
+    return np.asarray(column.cast(pa.timestamp("us", "UTC")).to_numpy()).astype("datetime64[us]")
+
+
+def values(column: pa.ChunkedArray | pa.Array) -> np.ndarray | list[Any]:
+    """A numeric column for a `ColumnJSON` body: float arrays as numpy (NaN and null both become JSON
+    null, as orjson writes non-finite floats), anything else as Python values."""
+    if pa.types.is_floating(column.type):
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return column.to_pylist()
 
 
 def iso_z(column: pa.ChunkedArray | pa.Array) -> list[str | None]:

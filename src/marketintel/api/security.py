@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from marketintel.api.problems import Problem
 from marketintel.auth.models import AuthenticationError, Principal
@@ -23,7 +24,7 @@ from marketintel.entitlements.models import NotEntitled
 from marketintel.entitlements.service import Entitlements
 from marketintel.ratelimit.headers import retry_after_header
 from marketintel.ratelimit.models import Bucket
-from marketintel.ratelimit.service import RateLimiter, TenantBuckets
+from marketintel.ratelimit.service import MemoryRateLimiter, RateLimiter, TenantBuckets
 
 # Declared for OpenAPI (the "Authorize" button in /docs); the gate reads the headers itself.
 _bearer = HTTPBearer(
@@ -88,6 +89,8 @@ class Gate:
         self.authenticator = authenticator
         self.entitlements = entitlements
         self.limiter = limiter
+        # an in-process limiter decides without I/O; a shared one (Redis) is a network round trip
+        self.limits_in_process = isinstance(limiter, MemoryRateLimiter)
         buckets = TenantBuckets.from_settings(settings)
         self.general, self.exports = buckets.general, buckets.exports
 
@@ -128,6 +131,25 @@ class Gate:
 
     def admit(self, request: Request, bucket: Bucket | None = None) -> Principal:
         principal = self.authenticate(request)
+        return self._spend(request, principal, bucket)
+
+    def admit_cached(self, request: Request, bucket: Bucket | None = None) -> Principal | None:
+        """`admit`, when it needs no I/O (the credential verified from this process's caches, the limits
+        in process): safe to run on the event loop. None when it would need I/O: call `admit` in a worker
+        thread, which then decides everything (and explains any refusal)."""
+        if not self.limits_in_process:
+            return None
+        principal = self.authenticator.cached(
+            authorization=request.headers.get("authorization"),
+            api_key=request.headers.get("x-api-key"),
+            session_cookie=request.cookies.get(SESSION_COOKIE),
+        )
+        if principal is None:
+            return None
+        request.state.principal = principal
+        return self._spend(request, principal, bucket)
+
+    def _spend(self, request: Request, principal: Principal, bucket: Bucket | None) -> Principal:
         if principal.credential == "session" and request.method not in SAFE_METHODS:
             same_origin(request)
         self.throttle(principal, self.general)
@@ -148,9 +170,15 @@ def entitled(product: str, *, downloads: bool = False) -> Callable[..., Access]:
     """The dependency of an endpoint serving `product`. A download endpoint is the downloads channel
     whatever the credential; anything else is the credential's own channel (hub or api)."""
 
-    def dependency(request: Request) -> Access:
+    async def dependency(request: Request) -> Access:
+        # async, so that a request whose caller is known from the caches is admitted on the event loop
+        # (a sync dependency costs a worker-thread round trip on every request); anything needing I/O
+        # still runs in a worker thread
         gate = gate_of(request)
-        principal = gate.admit(request, gate.exports if downloads else None)
+        bucket = gate.exports if downloads else None
+        principal = gate.admit_cached(request, bucket)
+        if principal is None:
+            principal = await run_in_threadpool(gate.admit, request, bucket)
         channel = "downloads" if downloads else principal.channel
         request.state.channel = channel
         return Access(principal, product, channel, gate.entitlements)

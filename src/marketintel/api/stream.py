@@ -69,26 +69,26 @@ class Connection:
 
 def _rows(market: str, table: pa.Table) -> list[dict[str, Any]]:
     starts = iso_z(table.column("interval_start"))
-    locations = table.column("location").to_pylist()
-    values = {v: table.column(v).to_pylist() for v in VALUES}
-    return [
-        {
-            "instrument": instrument_id(market, loc),
-            "interval_start": starts[i],
-            **{v: values[v][i] for v in VALUES},
-        }
-        for i, loc in enumerate(locations)
-    ]
+    instruments = [instrument_id(market, loc) for loc in table.column("location").to_pylist()]
+    columns = [table.column(v).to_pylist() for v in VALUES]
+    names = ("instrument", "interval_start", *VALUES)
+    return [dict(zip(names, row, strict=True)) for row in zip(instruments, starts, *columns, strict=True)]
 
 
 class Fanout:
     """Bus → connections, for one process."""
 
     def __init__(
-        self, bus: Bus, entitlements: Entitlements, on_event: Callable[[str, str], None] | None = None
+        self,
+        bus: Bus,
+        entitlements: Entitlements,
+        on_event: Callable[[str, str], None] | None = None,
+        on_gap: Callable[[], None] | None = None,
     ) -> None:
         self.bus = bus
         self.on_event = on_event  # told of every (market, run) with new data: snapshots drop theirs
+        # told when events may have been missed (each (re)subscription starts from new events only)
+        self.on_gap = on_gap
         self.entitlements = entitlements
         self.connections: set[Connection] = set()
         self.delivered = 0
@@ -139,6 +139,8 @@ class Fanout:
                 await asyncio.sleep(2)
                 continue
             self.running = True
+            if self.on_gap is not None:
+                self.on_gap()
             try:
                 async for received in subscription:
                     self.publish(received.event.subject, decode_prices(received.event))
@@ -160,11 +162,13 @@ class Fanout:
         targets = [c for c in self.connections if not c.dropped and c.wants(market, run)]
         if not targets:
             return
-        whole: bytes | None = None
+        whole: str | None = None
+        allowed: dict[tuple[str, str], bool] = {}  # (tenant, channel): one check each per event
         for connection in targets:
-            if not self.entitlements.allowed(
-                connection.principal.tenant, market, "prices", connection.channel
-            ):
+            who = (connection.principal.tenant, connection.channel)
+            if who not in allowed:
+                allowed[who] = self.entitlements.allowed(who[0], market, "prices", who[1])
+            if not allowed[who]:
                 continue
             if market in connection.markets:
                 if whole is None:

@@ -54,11 +54,15 @@ class ApiKeyVerifier:
         self._records.put(prefix, found, now)
         return found
 
-    def _note_use(self, record: ApiKeyRecord, now: datetime) -> None:
+    def _use_noted(self, record: ApiKeyRecord, now: datetime) -> bool:
+        """Whether this use needs no `last_used_at` write (one was made within the resolution)."""
         last = record.last_used_at
-        if self._recorded.get(record.id, now) is not None or (
+        return self._recorded.get(record.id, now) is not None or (
             last is not None and last <= now < last + self.last_used_resolution
-        ):
+        )
+
+    def _note_use(self, record: ApiKeyRecord, now: datetime) -> None:
+        if self._use_noted(record, now):
             return
         self._recorded.put(record.id, now, now)
         try:
@@ -72,6 +76,19 @@ class ApiKeyVerifier:
         record = self._record(key_prefix(presented), now)
         check_api_key(record, presented, now)
         self._note_use(record, now)
+        return record.principal()
+
+    def cached_principal(self, presented: str, now: datetime) -> Principal | None:
+        """`principal` when it needs no database (the key's row cached, its use recorded lately): the
+        gateway answers those on its event loop. None when it would query or write, or would refuse:
+        `principal` then does the work, and says why it refuses."""
+        try:
+            record = self._records.get(key_prefix(presented), now)
+            if record is None or not self._use_noted(record, now):
+                return None
+            check_api_key(record, presented, now)
+        except AuthenticationError:
+            return None
         return record.principal()
 
     def revoke(self, prefix: str, now: datetime) -> ApiKeyRecord:

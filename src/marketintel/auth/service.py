@@ -98,6 +98,24 @@ class Authenticator:
             return self.embedded.principal(session_cookie, now, channel="hub", credential="session")
         raise AuthenticationError("no credentials", missing=True)
 
+    def cached(
+        self, *, authorization: str | None, api_key: str | None, session_cookie: str | None
+    ) -> Principal | None:
+        """The caller, when that takes no I/O: an API key (in `X-API-Key` or as a bearer credential) whose
+        row this process holds. None otherwise — call `authenticate`, which may query the metadata store
+        and gives the reason for a refusal."""
+        if authorization and api_key:
+            return None
+        presented = api_key.strip() if api_key else None
+        if presented is None and authorization:
+            scheme, _, credential = authorization.strip().partition(" ")
+            credential = credential.strip()
+            if scheme.lower() == "bearer" and looks_like_api_key(credential):
+                presented = credential
+        if presented is None:
+            return None
+        return self.api_keys.cached_principal(presented, self._clock())
+
     def _bearer_token(self, token: str, now: datetime) -> Principal:
         issuer = unverified_claims(token).get("iss")
         if issuer == self._settings.auth_issuer:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import typer
@@ -21,6 +22,9 @@ def demo(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
     serve: bool = typer.Option(True, help="serve after loading (--no-serve to load and exit)"),
+    live: bool = typer.Option(
+        True, "--live/--no-live", help="while serving, the simulated markets advance in real time"
+    ),
 ) -> None:
     """Load simulated markets on first start (reused afterwards) and serve the platform."""
     from marketintel.metadata import service as metadata
@@ -48,6 +52,11 @@ def demo(
     build_demo()
     if serve:
         console.print(f"serving on http://{host}:{port} (health: /healthz, docs: /docs)")
+        if live:
+            console.print(
+                "live: new real-time intervals every 5 minutes, tomorrow's day-ahead after 13:30 market time"
+            )
+        os.environ["MARKETINTEL_DEMO_LIVE"] = "true" if live else "false"  # read by the served app's settings
         run_server(host, port)
 
 

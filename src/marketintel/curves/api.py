@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from marketintel.api.params import aware
 from marketintel.api.problems import Problem
-from marketintel.api.responses import FastJSON, iso_z
+from marketintel.api.responses import ColumnJSON, FastJSON, utc_times, values
 from marketintel.api.security import Access, entitled
 from marketintel.catalog.markets import MARKETS
 from marketintel.curves.calendar import forward_clock
 from marketintel.metadata.models import CurveRun
-from marketintel.store.api import store_of
+from marketintel.store.api import snapshot_response, store_of
 
 router = APIRouter(tags=["curves"])
 CurvesAccess = Annotated[Access, Depends(entitled("curves"))]
 BLOCKS = ("ATC", "PEAK", "OFFPEAK")
+RUNS_KEPT = 1024  # curve runs whose traded horizon a process keeps
 
 
 def curve_id(market: str, location: str, block: str = "ATC") -> str:
@@ -29,7 +32,7 @@ def curve_id(market: str, location: str, block: str = "ATC") -> str:
 
 
 @router.get("/curves/forward", response_class=FastJSON)
-def forward_curve(
+async def forward_curve(
     request: Request,
     access: CurvesAccess,
     as_of_date: Annotated[
@@ -62,12 +65,34 @@ def forward_curve(
             kind="invalid-parameter",
         )
     access.require(market_code)
+    known = aware("as_of", as_of)
+
+    def body() -> bytes:
+        return bytes(
+            ColumnJSON(
+                _curve_body(request, curve, as_of_date, scenario, granularity, known, market_code)
+            ).body
+        )
+
+    if known is not None:  # what was known at a past moment: never cached
+        return Response(await run_in_threadpool(body), media_type="application/json")
+    # desk tools poll the same few curves: one read per snapshot (DEFAULT_TTL seconds), as for latest prices
+    return await snapshot_response(request, ("curve", curve, as_of_date, scenario, granularity), body)
+
+
+def _curve_body(
+    request: Request,
+    curve: str,
+    as_of_date: dt.date | None,
+    scenario: str,
+    granularity: str,
+    known: dt.datetime | None,
+    market_code: str,
+) -> dict[str, Any]:
     store = store_of(request)
     if as_of_date is None:
         as_of_date = _latest_as_of(store, curve, scenario)
-    points = store.curve_points(
-        curve_id=curve, as_of_date=as_of_date, scenario_id=scenario, as_of=aware("as_of", as_of)
-    )
+    points = store.curve_points(curve_id=curve, as_of_date=as_of_date, scenario_id=scenario, as_of=known)
     points = points.filter(pc.equal(points.column("granularity"), granularity))
     if not points.num_rows:
         raise Problem(
@@ -76,28 +101,45 @@ def forward_curve(
             kind="not-found",
         )
     run_id = points.column("run_id")[0].as_py()
+    traded_until = _traded_until(request, run_id)
+    starts = points.column("delivery_start")
+    if traded_until is None:
+        modelled = [False] * points.num_rows
+    else:
+        # beyond the last traded contract the curve is the modelled anchor, not the market
+        modelled = pc.greater_equal(_local_dates(starts, market_code), traded_until).to_pylist()
+    return {
+        "curve": curve,
+        "as_of_date": as_of_date,
+        "scenario": scenario,
+        "granularity": granularity,
+        "run_id": run_id,
+        "traded_until": traded_until,
+        "points": {
+            "delivery_start": utc_times(starts),
+            "delivery_end": utc_times(points.column("delivery_end")),
+            "value": values(points.column("value")),
+            "modelled": modelled,
+        },
+    }
+
+
+def _traded_until(request: Request, run_id: str) -> str | None:
+    """The run's last traded delivery date (a run is immutable: read once per process, kept)."""
+    held: dict[str, str] | None = getattr(request.app.state, "curve_horizons", None)
+    if held is None:
+        held = request.app.state.curve_horizons = {}
+    cached = held.get(run_id)
+    if cached is not None:
+        return cached
     with request.app.state.sessions() as session:
         run = session.get(CurveRun, run_id)
-    traded_until = run.liquid_until if run is not None else None
-    starts = iso_z(points.column("delivery_start"))
-    local_starts = _local_dates(points.column("delivery_start"), market_code)
-    return FastJSON(
-        {
-            "curve": curve,
-            "as_of_date": as_of_date,
-            "scenario": scenario,
-            "granularity": granularity,
-            "run_id": run_id,
-            "traded_until": traded_until,
-            "points": {
-                "delivery_start": starts,
-                "delivery_end": iso_z(points.column("delivery_end")),
-                "value": points.column("value").to_pylist(),
-                # beyond the last traded contract the curve is the modelled anchor, not the market
-                "modelled": [traded_until is not None and d >= traded_until for d in local_starts],
-            },
-        }
-    )
+    if run is None:  # not recorded (yet): ask again next time
+        return None
+    if len(held) >= RUNS_KEPT:  # bounded; starting over is cheap
+        held.clear()
+    held[run_id] = run.liquid_until
+    return run.liquid_until
 
 
 def _latest_as_of(store: Any, curve: str, scenario: str) -> dt.date:
@@ -115,7 +157,8 @@ def _latest_as_of(store: Any, curve: str, scenario: str) -> dt.date:
     return latest
 
 
-def _local_dates(column: Any, market: str) -> list[str]:
-    """ISO local delivery dates in the market's forward clock, to compare with the run's traded horizon."""
-    zone = ZoneInfo(forward_clock(market))
-    return [v.astimezone(zone).date().isoformat() for v in column.to_pylist()]
+def _local_dates(column: pa.ChunkedArray, market: str) -> pa.ChunkedArray:
+    """ISO local delivery dates (text) in the market's forward clock, to compare with the run's traded
+    horizon (ISO text too)."""
+    local = pc.local_timestamp(column.cast(pa.timestamp("us", forward_clock(market))))
+    return local.cast(pa.date32()).cast(pa.string())

@@ -2,11 +2,16 @@
 
 Grants live in the metadata store. A gateway process keeps them all in memory (they are a few hundred
 rows) and reloads them when they may have changed: at once after its own grant or revoke, and otherwise
-every `refresh_seconds`, which bounds how long another replica's change takes to apply here.
+every `refresh_seconds`, which bounds how long another replica's change takes to apply here. That periodic
+reload runs in a background thread while requests keep checking the grants already held (a query on the
+request path, or on the stream's event loop, would stall every caller behind it); only grants older than
+`max_age_seconds` (the database unreachable for that long) are reloaded in the caller, which then sees
+the error rather than grants of unknown age.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from marketintel.catalog.markets import MARKETS
 from marketintel.entitlements.models import CHANNELS, PRODUCTS, Grant, NotEntitled
 from marketintel.metadata.models import Entitlement, Tenant
+
+log = logging.getLogger(__name__)
 
 # The CAISO pilot is the acceptance case: hub and downloads, the API blocked.
 PILOTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -120,24 +127,50 @@ class Entitlements:
         sessions: sessionmaker[Session],
         refresh_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        max_age_seconds: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._refresh_seconds = refresh_seconds
+        self._max_age_seconds = 6 * refresh_seconds if max_age_seconds is None else max_age_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._grants: frozenset[Grant] = frozenset()
         self._loaded_at: float | None = None
+        self._refreshing = False
 
     def reload(self) -> None:
+        started = self._clock()
         with self._sessions() as session:
             grants = frozenset(list_grants(session))
         with self._lock:
-            self._grants, self._loaded_at = grants, self._clock()
+            # a slower reload that began earlier must not replace what a later one loaded
+            if self._loaded_at is None or started >= self._loaded_at:
+                self._grants, self._loaded_at = grants, started
+
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+
+        def refresh() -> None:
+            try:
+                self.reload()
+            except Exception:  # the held grants stay in force until max_age_seconds; then callers see it
+                log.exception("entitlements: background reload failed")
+            finally:
+                with self._lock:
+                    self._refreshing = False
+
+        threading.Thread(target=refresh, name="entitlements-refresh", daemon=True).start()
 
     def _current(self) -> frozenset[Grant]:
         loaded = self._loaded_at
-        if loaded is None or self._clock() - loaded >= self._refresh_seconds:
+        age = None if loaded is None else self._clock() - loaded
+        if age is None or age >= self._max_age_seconds:
             self.reload()
+        elif age >= self._refresh_seconds:
+            self._refresh_in_background()
         return self._grants
 
     def allowed(self, tenant: str, market: str, product: str, channel: str) -> bool:

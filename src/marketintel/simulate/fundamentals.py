@@ -1,15 +1,18 @@
 """The drivers behind the prices, and the fundamentals series that publish them.
 
 Load, wind and solar per market-local hour, the Henry Hub gas price and carbon allowance prices are drawn
-once per simulation and shared: the price model reads the same numbers these series publish, so a hot
-evening with little wind shows up as high load *and* high prices.
+from the seed and the day alone (never from where the simulated window starts, so a day is the same in
+any window and in the demo's live feed) and shared: the price model reads the same numbers these series
+publish, so a hot evening with little wind shows up as high load *and* high prices.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -96,10 +99,9 @@ class Fuels:
 
 
 def _log_walk(
-    gen: np.random.Generator, days: list[date], mean: np.ndarray, kappa: float, sigma: float
+    shocks: np.ndarray, days: list[date], mean: np.ndarray, kappa: float, sigma: float
 ) -> np.ndarray:
     """A mean-reverting walk in log price that moves on weekdays only (markets settle Monday-Friday)."""
-    shocks = gen.standard_normal(len(days))
     out = np.empty(len(days))
     level = mean[0] + shocks[0] * sigma / np.sqrt(2 * kappa)  # start from the stationary distribution
     for i, day in enumerate(days):  # one step per day, not per row
@@ -109,19 +111,45 @@ def _log_walk(
     return np.exp(out)
 
 
+# Every fuel walk starts on this day, whatever the simulated window: a day's settlement is then the same
+# in a 3-day simulation, a 30-day one or the demo's live feed (one walk per series and seed, cached).
+FUEL_EPOCH = date(1990, 1, 1)
+_FUEL_WALKS = {  # series id -> (kappa, sigma) of its log walk
+    "HENRY_HUB": (0.03, 0.035),  # reverts to ~$3/MMBtu with a winter premium
+    **{series_id: (0.01, 0.015) for series_id in CARBON},
+}
+
+
+@lru_cache(maxsize=32)
+def _fuel_walk(seed: int, series_id: str, last_year: int) -> np.ndarray:
+    """Daily settlements of one series from FUEL_EPOCH to the end of `last_year`; shocks drawn per year."""
+    years = range(FUEL_EPOCH.year, last_year + 1)
+    days = [FUEL_EPOCH + timedelta(days=i) for i in range((date(last_year + 1, 1, 1) - FUEL_EPOCH).days)]
+    shocks = np.concatenate(
+        [
+            rng(seed, series_id, year).standard_normal((date(year + 1, 1, 1) - date(year, 1, 1)).days)
+            for year in years
+        ]
+    )
+    if series_id == "HENRY_HUB":
+        mean = np.log(3.0) + 0.15 * np.array([season(d)[1] for d in days])
+    else:
+        mean = np.full(len(days), np.log(CARBON[series_id][2]))
+    walk = _log_walk(shocks, days, mean, *_FUEL_WALKS[series_id])
+    walk.flags.writeable = False  # shared through the cache
+    return walk
+
+
 def fuels(spec: SimulationSpec) -> Fuels:
-    first = spec.start - timedelta(days=10)
-    days = [first + timedelta(days=i) for i in range(spec.days + 12)]
-    winter = np.array([season(d)[1] for d in days])
-    settle = {
-        # Henry Hub reverts to ~$3/MMBtu with a winter premium
-        "HENRY_HUB": _log_walk(rng(spec.seed, "HENRY_HUB"), days, np.log(3.0) + 0.15 * winter, 0.03, 0.035),
-    }
-    for series_id, (_, _, mean, _) in CARBON.items():
-        settle[series_id] = _log_walk(
-            rng(spec.seed, series_id), days, np.full(len(days), np.log(mean)), 0.01, 0.015
+    first = spec.start - timedelta(days=10)  # the earliest settlement read (a prior weekday), with margin
+    if first < FUEL_EPOCH:
+        raise ValueError(
+            f"cannot simulate fuels before {FUEL_EPOCH + timedelta(days=10)}: start {spec.start}"
         )
-    return Fuels(first, settle)
+    last_year = (spec.start + timedelta(days=spec.days + 2)).year
+    return Fuels(
+        FUEL_EPOCH, {series_id: _fuel_walk(spec.seed, series_id, last_year) for series_id in _FUEL_WALKS}
+    )
 
 
 # --- the grid: load, wind and solar ---------------------------------------------------------------------
@@ -152,23 +180,36 @@ def _load_shape(hour: np.ndarray, summer: float) -> np.ndarray:
     return (1 - summer) * cold + summer * hot
 
 
+# Weather persists for a few days: an AR(1) per day, written as the sum of the last WEATHER_MEMORY days'
+# shocks (0.7**40 < 1e-6) so that a day's weather depends on the seed and the day only, never on where
+# the simulated window starts.
+WEATHER_MEMORY = 40
+
+
+@lru_cache(maxsize=16_384)
+def _weather_shocks(seed: int, market: str, ordinal: int) -> tuple[float, float, float]:
+    """One day's (heat shock, wind shock, sky clearness)."""
+    gen = rng(seed, market, "weather", ordinal)
+    heat, windy = gen.standard_normal(2)
+    return float(heat), float(windy), float(0.3 + 0.7 * gen.beta(4.0, 1.3))
+
+
+def _weather(seed: int, market: str, day: date) -> tuple[float, float, float]:
+    """(heat anomaly, windiness, clearness) of a day; fsum, so the result is exact whatever the caller."""
+    shocks = [_weather_shocks(seed, market, day.toordinal() - k) for k in range(WEATHER_MEMORY)]
+    heat = math.fsum(0.72 * 0.7**k * s[0] for k, s in enumerate(shocks))
+    windy = math.fsum(0.83 * 0.55**k * s[1] for k, s in enumerate(shocks))
+    return heat, windy, shocks[0][2]
+
+
 def market_drivers(spec: SimulationSpec, market: str) -> tuple[DayDrivers, ...]:
     p = PROFILES[market]
-    gen = rng(spec.seed, market, "weather")
-    n = spec.days
-    heat, windy = np.zeros(n), np.zeros(n)
-    shocks = gen.standard_normal((2, n))
-    for i in range(1, n):  # weather persists for a few days: AR(1) per day
-        heat[i] = 0.7 * heat[i - 1] + 0.72 * shocks[0, i]
-        windy[i] = 0.55 * windy[i - 1] + 0.83 * shocks[1, i]
-    if n:
-        heat[0], windy[0] = shocks[0, 0], shocks[1, 0]
-    clearness = 0.3 + 0.7 * gen.beta(4.0, 1.3, n)
     out = []
-    for i, day in enumerate(spec.dates):
+    for day in spec.dates:
+        heat, windy, clearness = _weather(spec.seed, market, day)
         grid = local_day(market, day)
         hour = grid.clock + 0.5
-        noise = gen.standard_normal((3, grid.hours))
+        noise = rng(spec.seed, market, "weather-hours", day.toordinal()).standard_normal((3, grid.hours))
         summer, winter = season(day)
         weekend = day.weekday() >= 5
         # offices and factories close: the weekend cut is deepest in the daytime
@@ -176,7 +217,7 @@ def market_drivers(spec: SimulationSpec, market: str) -> tuple[DayDrivers, ...]:
             (0.08 if day.weekday() == 5 else 0.11) * (0.5 + 0.5 * _bump(hour, 13, 5)) if weekend else 0.0
         )
         level = p.base + p.summer * summer + p.winter * winter
-        weather = 1 + 0.05 * heat[i] * summer - 0.04 * heat[i] * winter
+        weather = 1 + 0.05 * heat * summer - 0.04 * heat * winter
         load = (
             p.peak_mw
             * level
@@ -188,7 +229,7 @@ def market_drivers(spec: SimulationSpec, market: str) -> tuple[DayDrivers, ...]:
 
         doy = day.timetuple().tm_yday
         wind_level = (
-            p.wind_cf * (1 + 0.25 * np.cos(2 * np.pi * (doy - 95) / 365)) * np.exp(0.45 * windy[i] - 0.1)
+            p.wind_cf * (1 + 0.25 * np.cos(2 * np.pi * (doy - 95) / 365)) * np.exp(0.45 * windy - 0.1)
         )
         wind_cf = np.clip(
             wind_level * (1 + 0.25 * np.cos(2 * np.pi * (hour - 2) / 24)) * (1 + 0.08 * noise[1]), 0.01, 0.95
@@ -198,7 +239,7 @@ def market_drivers(spec: SimulationSpec, market: str) -> tuple[DayDrivers, ...]:
         sun = (grid.clock - grid.dst + 0.5 - (p.solar_noon - daylight / 2)) / daylight  # standard time
         shape = np.where((sun > 0) & (sun < 1), np.sin(np.pi * np.clip(sun, 0, 1)), 0.0) ** 1.3
         amplitude = 0.8 + 0.12 * np.sin(2 * np.pi * (doy - 80) / 365)
-        solar_cf = np.clip(amplitude * clearness[i] * shape * (1 + 0.03 * noise[2]), 0.0, 1.0)
+        solar_cf = np.clip(amplitude * clearness * shape * (1 + 0.03 * noise[2]), 0.0, 1.0)
 
         wind, solar = p.wind_mw * wind_cf, p.solar_mw * solar_cf
         out.append(
@@ -213,7 +254,7 @@ def market_drivers(spec: SimulationSpec, market: str) -> tuple[DayDrivers, ...]:
                 wind_cf,
                 solar_cf,
                 (load - wind - solar) / p.peak_mw,
-                float(heat[i]),
+                heat,
                 weekend,
             )
         )

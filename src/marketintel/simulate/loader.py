@@ -38,7 +38,14 @@ def load_simulation(
         run_id = metadata.start_run(
             session,
             "simulate",
-            params={"start": spec.start.isoformat(), "days": spec.days, "seed": spec.seed},
+            # all the live feed needs to continue this simulation (simulate/live.py)
+            params={
+                "start": spec.start.isoformat(),
+                "days": spec.days,
+                "seed": spec.seed,
+                "markets": list(spec.markets),
+                "nodes_per_market": spec.nodes_per_market,
+            },
         )
         session.commit()
     try:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from marketintel.api.params import aware, check_run, instrument_id, split_instrument, window
@@ -28,6 +30,7 @@ from marketintel.api.responses import (
 )
 from marketintel.api.security import Access, entitled
 from marketintel.catalog.markets import MARKETS
+from marketintel.store.engines.base import Freq
 from marketintel.store.service import TimeSeriesStore
 
 router = APIRouter(tags=["market data"])
@@ -39,6 +42,10 @@ RESAMPLED_LIMIT = {"1h": dt.timedelta(days=400), "1d": dt.timedelta(days=366 * 2
 MAX_INSTRUMENTS = 50
 MAX_OFFSET = 1_000_000  # far past the catalog's end; beyond int64 Arrow cannot slice at all
 VALUES = ("lmp", "energy", "congestion", "loss")
+# A price window that ended this long ago is settled: only a revision changes it, and a revision reaches
+# the bus, which drops the snapshot; its TTL then only bounds staleness if that event were missed.
+SETTLED_AFTER = dt.timedelta(days=1)
+SETTLED_TTL = 300.0  # seconds
 
 
 def store_of(request: Request) -> TimeSeriesStore:
@@ -79,6 +86,14 @@ def catalog_snapshot(request: Request) -> Catalog:
     return found
 
 
+async def catalog_now(request: Request) -> Catalog:
+    """`catalog_snapshot` for async code: from the event loop when fresh, else read in a worker thread
+    (the loop must neither query the store nor wait for another thread's read)."""
+    found, held = request.app.state.snapshots.peek(("instruments",))
+    snapshot: Catalog = held if found else await run_in_threadpool(catalog_snapshot, request)
+    return snapshot
+
+
 def catalog(request: Request, market: str | None = None) -> pa.Table:
     """The instrument catalog (of one market), from the shared snapshot."""
     table = catalog_snapshot(request).table
@@ -95,8 +110,20 @@ def _instrument_rows(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
+async def snapshot_response(
+    request: Request, key: Hashable, compute: Callable[[], bytes], ttl: float | None = None
+) -> Response:
+    """A JSON body from the shared snapshots: answered on the event loop when the snapshot is fresh (no
+    worker-thread round trip), else computed (or waited for) in a worker thread."""
+    snapshots = request.app.state.snapshots
+    found, body = snapshots.peek(key)
+    if not found:
+        body = await run_in_threadpool(snapshots.get, key, compute, ttl)
+    return Response(body, media_type="application/json")
+
+
 @router.get("/instruments", response_class=FastJSON)
-def list_instruments(
+async def list_instruments(
     request: Request,
     access: PricesAccess,
     market: Annotated[str | None, Query(description="market code, e.g. MISO")] = None,
@@ -141,7 +168,7 @@ def list_instruments(
     # a page is derived from the catalog snapshot and dropped with it (keys under "instruments"); the
     # markets are the caller's entitled ones, so tenants with other grants never share a page
     key = ("instruments", "page", tuple(markets), type, q, limit, offset)
-    return Response(request.app.state.snapshots.get(key, body), media_type="application/json")
+    return await snapshot_response(request, key, body)
 
 
 @router.get("/instruments/{instrument}", response_class=FastJSON)
@@ -159,8 +186,8 @@ def get_instrument(
     return _instrument_rows(found)[0]
 
 
-def _known_locations(request: Request, market: str, locations: list[str]) -> None:
-    known = catalog_snapshot(request).locations.get(market, frozenset())
+def _known_locations(held: Catalog, market: str, locations: list[str]) -> None:
+    known = held.locations.get(market, frozenset())
     missing = [loc for loc in locations if loc not in known]
     if missing:
         raise Problem(
@@ -175,7 +202,7 @@ def _known_locations(request: Request, market: str, locations: list[str]) -> Non
     response_class=FastJSON,
     responses={200: {"content": {"text/csv": {}, ARROW_STREAM: {}}}},
 )
-def price_ticks(
+async def price_ticks(
     request: Request,
     access: PricesAccess,
     instrument: Annotated[list[str], Query(min_length=1, description="MARKET:location; repeat for several")],
@@ -203,28 +230,61 @@ def price_ticks(
         if location not in by_market[market]:
             by_market[market].append(location)
     access.require_all(by_market)
-    store = store_of(request)
-    tables = []
+    held = await catalog_now(request)
     for market, locations in by_market.items():
         check_run(market, run)
-        _known_locations(request, market, locations)
+        _known_locations(held, market, locations)
+
+    # JSON serves the values, not the lineage: the store then reads a third of the bytes
+    columns = ("interval_minutes", *VALUES) if format == "json" else None
+
+    def read() -> list[pa.Table]:
+        store = store_of(request)
         if resample:
-            freq = "hour" if resample == "1h" else "day"
-            tables.append(
+            freq: Freq = "hour" if resample == "1h" else "day"
+            return [
                 store.resample_prices(
                     market=market, run=run, start=first, end=last, freq=freq, locations=locations, as_of=known
                 )
+                for market, locations in by_market.items()
+            ]
+        return [
+            store.prices(
+                market=market,
+                run=run,
+                start=first,
+                end=last,
+                locations=locations,
+                as_of=known,
+                columns=columns,
             )
-        else:
-            tables.append(
-                store.prices(market=market, run=run, start=first, end=last, locations=locations, as_of=known)
-            )
+            for market, locations in by_market.items()
+        ]
+
     if format != "json":
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        return table_response(table, format)
+        tables = await run_in_threadpool(read)
+        return table_response(pa.concat_tables(tables) if len(tables) > 1 else tables[0], format)
+
+    def body() -> bytes:
+        answer = {"run": run, "start": first, "end": last, "as_of": known, "resample": resample}
+        answer["series"] = _series(by_market, read(), resample)
+        return bytes(ColumnJSON(answer).body)
+
+    if known is not None or len(by_market) > 1:  # as known at a past moment, or several markets: not kept
+        return Response(await run_in_threadpool(body), media_type="application/json")
+    # Kept as a snapshot, dropped when the bus reports new data for the market and run, like the latest
+    # prices; a window that ended over a day ago only changes by a revision, so it is also kept longer
+    ((market, locations),) = by_market.items()
+    key = ("ticks", market, run, tuple(locations), first, last, resample)
+    settled = last <= dt.datetime.now(dt.UTC) - SETTLED_AFTER
+    return await snapshot_response(request, key, body, ttl=SETTLED_TTL if settled else None)
+
+
+def _series(
+    by_market: dict[str, list[str]], tables: list[pa.Table], resample: str | None
+) -> list[dict[str, Any]]:
     series = []
-    for market, locations in by_market.items():
-        table = tables.pop(0)
+    for (market, locations), table in zip(by_market.items(), tables, strict=True):
         for location in locations:
             # one location read alone is already that location's rows
             rows = (
@@ -250,13 +310,11 @@ def price_ticks(
                 entry["t"] = utc_times(rows.column("interval_start"))
                 entry.update({v: values(rows.column(v)) for v in VALUES})
             series.append(entry)
-    return ColumnJSON(
-        {"run": run, "start": first, "end": last, "as_of": known, "resample": resample, "series": series}
-    )
+    return series
 
 
 @router.get("/prices/latest", response_class=FastJSON)
-def latest_prices(
+async def latest_prices(
     request: Request,
     access: PricesAccess,
     market: Annotated[str, Query(description="market code, e.g. MISO")],
@@ -278,10 +336,9 @@ def latest_prices(
         return bytes(FastJSON({"market": market, "run": run, "items": items}).body)
 
     if known is not None:  # what was known at a past moment: never cached
-        return Response(body(), media_type="application/json")
+        return Response(await run_in_threadpool(body), media_type="application/json")
     # every client asks for the same snapshot; it is dropped when the bus reports new data for it
-    cached = request.app.state.snapshots.get(("latest", market, run, type), body)
-    return Response(cached, media_type="application/json")
+    return await snapshot_response(request, ("latest", market, run, type), body)
 
 
 def _latest_items(
