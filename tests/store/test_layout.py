@@ -86,3 +86,26 @@ def test_rows_already_in_entity_order_come_back_as_they_are() -> None:
     assert (
         base.latest_revisions(PRICES.schema, table.slice(0, 1), ["location", "interval_start"]).num_rows == 1
     )
+
+
+def test_a_batch_already_in_entity_order_is_neither_sorted_nor_gathered() -> None:
+    ordered = pa.concat_tables(
+        [prices(locations=("AMIL.BGS6",), count=4), prices(locations=("INDIANA.HUB",), count=4)]
+    )
+    order = entity_order(PRICES, ordered)
+    assert order.indices is None
+    assert not order.repeats
+    assert order.take(ordered) is ordered
+    laid_out = order.sorted_for_insert(ordered)
+    assert laid_out.column("lmp").to_pylist() == ordered.column("lmp").to_pylist()
+    assert pa.types.is_dictionary(laid_out.schema.field("location").type)
+    # the same rows with one pair swapped: sorted again, back to the order above
+    swapped = ordered.take([0, 1, 2, 4, 3, 5, 6, 7])
+    resorted = entity_order(PRICES, swapped)
+    assert resorted.indices is not None
+    assert resorted.take(swapped).equals(ordered)
+    # in order with an entity twice (ties allowed): still found
+    twice = pa.concat_tables([prices(count=2), prices(count=2)]).take([0, 2, 1, 3])
+    again = entity_order(PRICES, twice)
+    assert again.indices is None
+    assert again.repeats

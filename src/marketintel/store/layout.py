@@ -19,7 +19,7 @@ from marketintel.store.models import Dataset
 
 @dataclass(frozen=True)
 class EntityOrder:
-    indices: np.ndarray  # row order that sorts the batch by its entity columns
+    indices: np.ndarray | None  # row order that sorts the batch by its entity columns; None: in order already
     repeats: bool  # whether some entity appears in more than one row
     encoded: dict[str, pa.DictionaryArray]  # text entity columns, dictionary-encoded on the way
 
@@ -33,8 +33,12 @@ class EntityOrder:
                 array = table.column(name).combine_chunks()
                 is_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
                 column = pc.dictionary_encode(array) if is_text else array
-            columns.append(column.take(self.indices))
+            columns.append(column if self.indices is None else column.take(self.indices))
         return pa.Table.from_arrays(columns, names=table.column_names)
+
+    def take(self, table: pa.Table) -> pa.Table:
+        """The batch in entity order."""
+        return table if self.indices is None else table.take(self.indices)
 
 
 def _sort_key(column: pa.ChunkedArray, encoded: dict[str, pa.DictionaryArray], name: str) -> np.ndarray:
@@ -63,18 +67,34 @@ def sort_columns(dataset: Dataset) -> tuple[str, ...]:
 def entity_order(dataset: Dataset, table: pa.Table) -> EntityOrder:
     encoded: dict[str, pa.DictionaryArray] = {}
     keys = [_sort_key(table.column(c), encoded, c) for c in sort_columns(dataset)]
-    indices = np.lexsort(keys[::-1])  # lexsort's primary key is the last one given
+    # a parser that emits entity order (CAISO's grid pivot does) spares the sort and the gather after it
+    indices = None if _ascending(keys) else np.lexsort(keys[::-1])  # lexsort's primary key is the last
     return EntityOrder(indices, _repeats(keys, indices), encoded)
 
 
-def _repeats(keys: list[np.ndarray], indices: np.ndarray) -> bool:
+def _ascending(keys: list[np.ndarray]) -> bool:
+    """Whether the rows are already sorted by `keys` (ties allowed): one pass over neighbours."""
+    if len(keys[0]) < 2:
+        return True
+    later = np.zeros(len(keys[0]) - 1, dtype=bool)  # an earlier key already puts the next row after this
+    same = np.ones(len(keys[0]) - 1, dtype=bool)  # every key so far equal between this row and the next
+    for key in keys:
+        later |= same & (key[:-1] < key[1:])
+        same &= key[:-1] == key[1:]
+        if later.all():
+            return True
+    return bool((later | same).all())
+
+
+def _repeats(keys: list[np.ndarray], indices: np.ndarray | None) -> bool:
     """Whether two neighbours in sorted order have equal keys. The last key (time) tells nearly all
     neighbours apart, so it goes first and the others only compare the few pairs it leaves."""
     last, *others = reversed(keys)
-    ordered = last[indices]
+    ordered = last if indices is None else last[indices]
     pairs = np.flatnonzero(ordered[1:] == ordered[:-1])  # neighbour i and i + 1, in sorted order
+    at = (lambda i: i) if indices is None else (lambda i: indices[i])
     for key in others:
         if not len(pairs):
             break
-        pairs = pairs[key[indices[pairs]] == key[indices[pairs + 1]]]
+        pairs = pairs[key[at(pairs)] == key[at(pairs + 1)]]
     return bool(len(pairs))

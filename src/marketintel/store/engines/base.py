@@ -83,7 +83,7 @@ def revision_generations(dataset: Dataset, table: pa.Table) -> list[tuple[pa.Tab
     order = entity_order(dataset, table)
     if not order.repeats:
         return [(table, order)]
-    frame = pl.from_arrow(table.take(order.indices))
+    frame = pl.from_arrow(order.take(table))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.unique(maintain_order=True)
     clashes = frame.select(dataset.key).is_duplicated()
