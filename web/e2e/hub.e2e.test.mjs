@@ -228,6 +228,10 @@ describe("web hub in Chromium", { skip: reason ?? false }, () => {
     const summary = await page.getByTestId("curve-summary").innerText();
     assert.match(summary, /MISO:INDIANA\.HUB:ATC/);
     assert.match(summary, /to 20(4|5)\d/);
+    // the quotes the run was built from, listed under the chart (and drawn on it as levels)
+    const quoteRows = page.locator("[data-testid=quote-table] tbody tr");
+    await quoteRows.first().waitFor({ timeout: 10_000 });
+    assert.ok((await quoteRows.count()) >= 3, "the demo hub's curve lists its quotes");
     await shot(page, "04-curves");
     await context.close();
   });

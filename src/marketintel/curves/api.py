@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
@@ -101,7 +102,8 @@ def _curve_body(
             kind="not-found",
         )
     run_id = points.column("run_id")[0].as_py()
-    traded_until = _traded_until(request, run_id)
+    facts = _run_facts(request, run_id)
+    traded_until = facts.liquid_until if facts is not None else None
     starts = points.column("delivery_start")
     if traded_until is None:
         modelled = [False] * points.num_rows
@@ -115,6 +117,7 @@ def _curve_body(
         "granularity": granularity,
         "run_id": run_id,
         "traded_until": traded_until,
+        "quotes": _block_quotes(facts, curve) if facts is not None else [],
         "points": {
             "delivery_start": utc_times(starts),
             "delivery_end": utc_times(points.column("delivery_end")),
@@ -124,11 +127,19 @@ def _curve_body(
     }
 
 
-def _traded_until(request: Request, run_id: str) -> str | None:
-    """The run's last traded delivery date (a run is immutable: read once per process, kept)."""
-    held: dict[str, str] | None = getattr(request.app.state, "curve_horizons", None)
+@dataclass(frozen=True)
+class RunFacts:
+    """What a response needs of a curve run (a run is immutable: read once per process, kept)."""
+
+    location: str
+    liquid_until: str
+    quotes: list[dict[str, Any]]  # the contracts it was built from, each with the price it was built at
+
+
+def _run_facts(request: Request, run_id: str) -> RunFacts | None:
+    held: dict[str, RunFacts] | None = getattr(request.app.state, "curve_runs", None)
     if held is None:
-        held = request.app.state.curve_horizons = {}
+        held = request.app.state.curve_runs = {}
     cached = held.get(run_id)
     if cached is not None:
         return cached
@@ -138,8 +149,40 @@ def _traded_until(request: Request, run_id: str) -> str | None:
         return None
     if len(held) >= RUNS_KEPT:  # bounded; starting over is cheap
         held.clear()
-    held[run_id] = run.liquid_until
-    return run.liquid_until
+    facts = held[run_id] = RunFacts(run.location, run.liquid_until, _quotes(run))
+    return facts
+
+
+def _quotes(run: CurveRun) -> list[dict[str, Any]]:
+    """The run's quotes as built: reconciliation may have moved a price (never silently: `used`)."""
+    used = {(a["contract"], a["product"]): a["used"] for a in run.reconciliation.get("adjustments", [])}
+    quotes = []
+    for q in run.inputs.get("quotes", []):
+        price = used.get((q["contract"], q["product"]), q["price"])
+        quotes.append(
+            {
+                "contract": q["contract"],
+                "product": q["product"],
+                "start": q["start"],  # market-local delivery dates, end exclusive
+                "end": q["end"],
+                "price": q["price"],
+                "bid": q["bid"],
+                "ask": q["ask"],
+                "used": price,
+                "adjusted": (q["contract"], q["product"]) in used,
+                "source": q["source"],
+            }
+        )
+    return quotes
+
+
+def _block_quotes(facts: RunFacts, curve: str) -> list[dict[str, Any]]:
+    """The quotes of this curve's block, when the curve is the quoted location's own (a nodal curve is
+    the hub's plus a basis, so the hub's quotes are not its prices)."""
+    _, location, block = curve.rsplit(":", 2) if curve.count(":") >= 2 else (curve, "", "")
+    if location != facts.location:
+        return []
+    return [q for q in facts.quotes if q["product"] == block]
 
 
 def _latest_as_of(store: Any, curve: str, scenario: str) -> dt.date:

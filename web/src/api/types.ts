@@ -89,6 +89,19 @@ export interface Ticks {
   series: (RawSeries | ResampledSeries)[];
 }
 
+export interface CurveQuote {
+  contract: string;
+  product: string;
+  start: string; // market-local delivery dates, end exclusive
+  end: string;
+  price: number;
+  bid: number | null;
+  ask: number | null;
+  used: number; // the price the curve was built at (reconciliation may move a quote, never silently)
+  adjusted: boolean;
+  source: string;
+}
+
 export interface ForwardCurve {
   curve: string;
   as_of_date: string;
@@ -96,6 +109,8 @@ export interface ForwardCurve {
   granularity: "M" | "D";
   run_id: string;
   traded_until: string | null;
+  /** the contracts of this block the run was built from (empty for a nodal curve: the hub's quotes) */
+  quotes?: CurveQuote[];
   points: {
     delivery_start: string[];
     delivery_end: string[];

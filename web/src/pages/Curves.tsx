@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from "react";
 import uPlot from "uplot";
 import { api, ApiError } from "../api/client";
-import type { ForwardCurve, Instrument, RawSeries } from "../api/types";
+import type { CurveQuote, ForwardCurve, Instrument, RawSeries } from "../api/types";
 import { Empty, ErrorBox, Loading } from "../components/States";
 import { TimeChart, type ChartSeries } from "../components/TimeChart";
 import { isoZ, localDate, price } from "../format";
@@ -11,6 +11,27 @@ import { entitledMarkets, marketInfo, REFERENCE_HUB } from "../markets";
 import { useSession } from "../session";
 
 const BLOCKS = ["ATC", "PEAK", "OFFPEAK"];
+
+/** For each curve point, the price (as built) of the shortest quote whose delivery covers it, null where
+ * none does: drawn as steps, each quote reads as a level over its delivery span. The point's local date is
+ * taken at its middle, so the clock the points were cut on does not matter. */
+export function quoteLevels(curve: ForwardCurve, timezone: string): (number | null)[] {
+  const quotes = curve.quotes ?? [];
+  return curve.points.delivery_start.map((start, i) => {
+    const middle = (Date.parse(start) + Date.parse(curve.points.delivery_end[i])) / 2;
+    const day = localDate(new Date(middle), timezone);
+    let best: CurveQuote | null = null;
+    let span = Infinity;
+    for (const q of quotes) {
+      const length = Date.parse(q.end) - Date.parse(q.start);
+      if (q.start <= day && day < q.end && length < span) {
+        best = q;
+        span = length;
+      }
+    }
+    return best ? best.used : null;
+  });
+}
 
 /** Traded and modelled values as two series (each null where the other holds), meeting at the boundary
  * so the line is continuous. */
@@ -129,14 +150,15 @@ export default function Curves() {
     const series: ChartSeries[] = [
       { label: `traded (as of ${curve.as_of_date})`, color: "#4ea1ff", width: 2, steps: true },
       { label: "modelled", color: "#4ea1ff", dash: [6, 4], width: 1.5, steps: true },
+      { label: "quotes (as built)", color: "#3ddc97", dash: [2, 3], width: 2, steps: true },
     ];
-    const tables: uPlot.AlignedData[] = [[xs, traded, modelled] as unknown as uPlot.AlignedData];
+    const tables: uPlot.AlignedData[] = [[xs, traded, modelled, quoteLevels(curve, timezone)] as unknown as uPlot.AlignedData];
     if (other.curve) {
       tables.push([other.curve.points.delivery_start.map((t) => Date.parse(t) / 1000), other.curve.points.value]);
       series.push({ label: `as of ${other.curve.as_of_date}`, color: "#f5a524", width: 1.5, steps: true });
     }
     return { data: tables.length > 1 ? uPlot.join(tables) : tables[0], series };
-  }, [main.curve, other.curve]);
+  }, [main.curve, other.curve, timezone]);
 
   const months = useMemo(
     () => (main.curve ? main.curve.points.delivery_start.slice(0, 36).map((t) => localDate(new Date(t), timezone).slice(0, 7)) : []),
@@ -217,6 +239,7 @@ export default function Curves() {
             until {main.curve.traded_until ?? "—"} (solid), modelled beyond (dashed) · {marketInfo(market).currency}/MWh
           </div>
           <TimeChart data={chart.data} series={chart.series} timezone={timezone} yLabel={`${marketInfo(market).currency}/MWh`} testId="curve-chart" />
+          <QuoteTable quotes={main.curve.quotes ?? []} block={block} />
           <div className="two-col">
             <section>
               <h3>Calendar strips</h3>
@@ -294,5 +317,47 @@ export default function Curves() {
         </>
       ) : null}
     </div>
+  );
+}
+
+function QuoteTable({ quotes, block }: { quotes: CurveQuote[]; block: string }) {
+  if (!quotes.length) {
+    return <p className="muted small">No {block} quotes for this curve (a nodal curve is its hub's curve plus a basis; see the hub for the quotes).</p>;
+  }
+  return (
+    <section>
+      <h3>Quotes the curve was built from</h3>
+      <table className="grid compact" data-testid="quote-table">
+        <thead>
+          <tr>
+            <th className="left">Contract</th>
+            <th className="left">Delivery</th>
+            <th>Quoted</th>
+            <th>Bid</th>
+            <th>Ask</th>
+            <th>Built at</th>
+            <th className="left">Source</th>
+          </tr>
+        </thead>
+        <tbody>
+          {quotes.map((q) => (
+            <tr key={`${q.contract}:${q.product}`}>
+              <td className="left">{q.contract}</td>
+              <td className="left">
+                {q.start} → {q.end}
+              </td>
+              <td className="num">{price(q.price)}</td>
+              <td className="num">{q.bid === null ? "—" : price(q.bid)}</td>
+              <td className="num">{q.ask === null ? "—" : price(q.ask)}</td>
+              <td className={`num ${q.adjusted ? "warn" : ""}`} title={q.adjusted ? "moved by reconciliation to remove an arbitrage" : undefined}>
+                {price(q.used)}
+                {q.adjusted ? " (reconciled)" : ""}
+              </td>
+              <td className="left muted">{q.source}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

@@ -1,7 +1,7 @@
 // The pure parts of the pages: live updates on the dashboard, curve segments and hourly shapes.
 import { describe, expect, it } from "vitest";
 import type { ForwardCurve, Instrument } from "../api/types";
-import { calendarStrips, hourlyShape, splitSegments } from "./Curves";
+import { calendarStrips, hourlyShape, quoteLevels, splitSegments } from "./Curves";
 import { applyLive, daFor, type Point, type Row } from "./Dashboard";
 import { autoResample } from "./Explorer";
 
@@ -70,6 +70,22 @@ const curve: ForwardCurve = {
 };
 
 describe("curves", () => {
+  it("draws each quote as built over its delivery, the shortest one where quotes overlap", () => {
+    const quote = (contract: string, start: string, end: string, price: number, used = price) => ({
+      contract, product: "ATC", start, end, price, bid: null, ask: null, used, adjusted: used !== price, source: "q.csv",
+    });
+    const quoted: ForwardCurve = {
+      ...curve,
+      quotes: [
+        quote("Q1-27", "2027-01-01", "2027-04-01", 43),
+        quote("Jan27", "2027-01-01", "2027-02-01", 41, 41.5),
+      ],
+    };
+    // December is unquoted; January is the month's own quote (as reconciled); Feb and Mar the quarter's
+    expect(quoteLevels(quoted, "Etc/GMT+5")).toEqual([null, 41.5, 43, 43]);
+    expect(quoteLevels(curve, "Etc/GMT+5")).toEqual([null, null, null, null]);
+  });
+
   it("splits traded and modelled segments, joined at the boundary", () => {
     expect(splitSegments(curve)).toEqual({ traded: [40, 42, null, null], modelled: [null, 42, 44, 46] });
   });
