@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Airflow lives in its own venv: its pins conflict with ours, and only the DagBag check needs it
 AIRFLOW_VENV := .venv-airflow
+# Packages are byte-compiled when installed: where PYTHONDONTWRITEBYTECODE is set (as on this machine)
+# Python never writes a .pyc, so every process would compile pandas, polars... again (2-3 s each)
 # uv must use this machine's Python, never download one
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
@@ -14,7 +16,7 @@ export UV_PYTHON := $(PYTHON)
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(PYTHON) -m uv sync --frozen --extra dev
+	$(PYTHON) -m uv sync --frozen --extra dev --compile-bytecode
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,7 +24,7 @@ install: $(VENV)/.installed
 $(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt deploy/airflow/constraints.txt
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(PYTHON) -m uv venv --allow-existing $(AIRFLOW_VENV)
-	$(PYTHON) -m uv pip install --python $(AIRFLOW_VENV)/bin/python -r deploy/airflow/requirements.txt -c deploy/airflow/constraints.txt
+	$(PYTHON) -m uv pip install --python $(AIRFLOW_VENV)/bin/python --compile-bytecode -r deploy/airflow/requirements.txt -c deploy/airflow/constraints.txt
 	touch $@
 
 install-airflow: $(AIRFLOW_VENV)/.installed

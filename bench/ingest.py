@@ -128,7 +128,7 @@ def ingest_day(source: Connector, payloads: list[RawPayload]) -> dict[str, float
 
             def facts_of(payload: RawPayload) -> tuple[pa.Table, float, float]:
                 t0 = time.perf_counter()
-                parsed = parse_payload(source, payload)
+                parsed = parse_payload(source, payload, coded=True)  # as Ingestor.facts
                 t1 = time.perf_counter()
                 facts = stamp(parsed, payload.fetched_at, source.name, payload.sha256)
                 return facts, time.perf_counter() - t0, time.perf_counter() - t1

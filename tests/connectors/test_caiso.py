@@ -395,6 +395,16 @@ def every_line(old: str, new: str) -> Callable[[list[str]], list[str]]:
     return lambda lines: [line.replace(old, new) for line in lines]
 
 
+def node_of(line: str) -> str:
+    return line.split(",")[6]
+
+
+def left_out(line: str) -> bool:
+    """One MGHG row of RT_HOUR: without it, that node's rows are one short (MGHG is optional)."""
+    fields = line.split(",")
+    return (fields[0], fields[6], fields[8]) == ("2024-11-03T09:05:00-00:00", "DLAP_SCE-APND", "MGHG")
+
+
 # edits to RT_HOUR (line 2 = lines[1]: TH_SP15 MCC 0.00000 at 09:00Z; fields: 0 start, 1 end, 6 NODE,
 # 7 MARKET_RUN_ID, 8 LMP_TYPE, 13 VALUE, 15 GROUP) on which the two readers could differ
 EDITS: dict[str, Callable[[list[str]], list[str]]] = {
@@ -433,6 +443,14 @@ EDITS: dict[str, Callable[[list[str]], list[str]]] = {
     "no price column": lambda lines: [lines[0].replace("VALUE", "PRICE"), *lines[1:]],
     "header only": lambda lines: [lines[0], ""],
     "no final newline": lambda lines: lines[:-1],
+    # row orders: each the same rows, so each must read the same (connectors/blocks.py codes by layout)
+    "node by node": lambda lines: [lines[0], *sorted(lines[1:-1], key=node_of), lines[-1]],
+    "rows reversed": lambda lines: [lines[0], *lines[-2:0:-1], lines[-1]],
+    "node by node, one MGHG left out": lambda lines: [
+        lines[0],
+        *sorted((line for line in lines[1:-1] if not left_out(line)), key=node_of),
+        lines[-1],
+    ],
 }
 
 
@@ -450,6 +468,18 @@ def test_published_files_take_the_fast_path_with_the_exact_result(
 ) -> None:
     payload = payload_from_file(path)
     fail = partial(ParseError, NAME, path.name)
+    archive, member = caiso._csv_member(payload, fail)
+    assert caiso._fast_prices(archive, member, fail) is not None
+    assert outcome(payload) == exact_outcome(payload, monkeypatch)
+
+
+@pytest.mark.parametrize("order", ["node by node", "rows reversed", "node by node, one MGHG left out"])
+def test_rows_in_any_order_take_the_fast_path_with_the_exact_result(
+    order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # in blocks (by interval, as published, or by node), or in no blocks at all (a node one row short)
+    payload = edited(RT_HOUR, EDITS[order])
+    fail = partial(ParseError, NAME, payload.name)
     archive, member = caiso._csv_member(payload, fail)
     assert caiso._fast_prices(archive, member, fail) is not None
     assert outcome(payload) == exact_outcome(payload, monkeypatch)

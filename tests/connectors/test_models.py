@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from marketintel.connectors.models import MAPPED_PRICES, Column, mapped_prices
+from marketintel.store.coded import CODED_TEXT, decoded
 
 UTC = dt.UTC
 STARTS = [dt.datetime(2024, 11, 3, 5, tzinfo=UTC), dt.datetime(2024, 11, 3, 6, tzinfo=UTC)]
@@ -34,7 +35,10 @@ def columns(**overrides: Column) -> dict[str, Column]:
 
 def test_scalars_are_broadcast_and_none_is_a_typed_null() -> None:
     table = mapped_prices(columns())
-    assert table.schema == MAPPED_PRICES
+    assert decoded(table, MAPPED_PRICES).schema == MAPPED_PRICES
+    # a text every row shares is coded: one value, not a copy per row
+    assert table.schema.field("market").type == table.schema.field("run").type == CODED_TEXT
+    assert table.column("run").chunk(0).dictionary.to_pylist() == ["DA"]
     assert table.to_pylist() == [
         {
             "market": "MISO",
@@ -63,7 +67,7 @@ def test_polars_arrow_and_numpy_columns_give_the_same_table(array: Callable[[lis
             loss=0.25,
         )
     )
-    assert table.schema == MAPPED_PRICES
+    assert decoded(table, MAPPED_PRICES).schema == MAPPED_PRICES
     assert table.to_pydict() | {"interval_start": None} == {
         "market": ["MISO", "MISO"],
         "location": ["A", "B"],
@@ -86,7 +90,7 @@ def test_an_empty_table_keeps_the_schema() -> None:
         )
     )
     assert table.num_rows == 0
-    assert table.schema == MAPPED_PRICES
+    assert decoded(table, MAPPED_PRICES).schema == MAPPED_PRICES
 
 
 def test_columns_of_different_lengths_are_refused() -> None:

@@ -48,3 +48,12 @@ def test_in_order_reads_across_chunk_boundaries() -> None:
     assert in_order(chunked, ORDER)
     swapped = pa.concat_tables([sorted_rows.slice(2, 1), sorted_rows.slice(0, 2), sorted_rows.slice(3)])
     assert not in_order(swapped, ORDER)
+
+
+def test_in_order_reads_coded_locations_by_their_text_not_their_codes() -> None:
+    # codes 1, 1, 0 into ["B", "A"]: A, A, B — in order, though the codes go down
+    coded = pa.DictionaryArray.from_arrays(pa.array([1, 1, 0], pa.int32()), pa.array(["B", "A"]))
+    rows = table(["A", "A", "B"], ["DA"] * 3, [HOURS[0], HOURS[1], HOURS[0]])
+    assert in_order(rows.set_column(0, "location", coded), ORDER)
+    backwards = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), pa.array(["B", "A"]))
+    assert not in_order(rows.set_column(0, "location", backwards), ORDER)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 
+from marketintel.store.coded import coded_constant, schema_of
 from marketintel.store.models import PRICES
 
 if TYPE_CHECKING:  # not imported at run time: this module is on light paths (fetching) that need neither
@@ -87,8 +88,15 @@ def mapped_prices(columns: Mapping[str, Column]) -> pa.Table:
         if name not in arrays:
             kind = MAPPED_PRICES.field(name).type
             value = columns[name]
-            arrays[name] = pa.nulls(rows, kind) if value is None else pa.repeat(pa.scalar(value, kind), rows)
-    return pa.table({name: arrays[name] for name in PRICE_COLUMNS}).cast(MAPPED_PRICES)
+            if value is None:
+                arrays[name] = pa.nulls(rows, kind)
+            elif isinstance(value, str):  # one text (the market, the run): coded, not repeated
+                arrays[name] = coded_constant(value, rows)
+            else:
+                arrays[name] = pa.repeat(pa.scalar(value, kind), rows)
+    table = pa.table({name: arrays[name] for name in PRICE_COLUMNS})
+    # text a connector hands over coded stays coded (store/coded.py): the store reads its codes
+    return table.cast(schema_of(MAPPED_PRICES, table))
 
 
 def _is_scalar(value: Column) -> bool:

@@ -28,9 +28,10 @@ from marketintel.ingest.ahead import ahead
 from marketintel.ingest.models import BatchListener, CommittedBatch, FileOutcome, IngestReport
 from marketintel.metadata import service as metadata
 from marketintel.objects.service import ObjectStore
-from marketintel.store.models import PRICES
+from marketintel.store.coded import coded_constant, decoded
+from marketintel.store.models import KNOWLEDGE_TIME, PRICES
 from marketintel.store.service import TimeSeriesStore
-from marketintel.store.validation import BatchRejected, validate_facts
+from marketintel.store.validation import BatchRejected, conform, validate_facts
 
 log = logging.getLogger(__name__)
 QUARANTINE = "raw/quarantine"
@@ -43,24 +44,18 @@ def archive_key(source: str, payload: RawPayload) -> str:
 
 
 def stamp(mapped: pa.Table, knowledge_time: dt.datetime, source: str, sha256: str) -> pa.Table:
-    """Mapped rows made facts: when we learned them, from which source, from which exact file."""
+    """Mapped rows made facts: when we learned them, from which source, from which exact file. The source
+    and file hash are one text each, so they go in coded (store/coded.py), as the mapped text columns may."""
     n = mapped.num_rows
-    # constant columns repeated in Arrow: a Python list of 1 M datetimes costs most of a second (and a GC)
-    constants = {
-        "knowledge_time": knowledge_time,
-        "source": source,
-        "source_file_sha256": sha256,
+    # constants repeated in Arrow: a Python list of 1 M datetimes costs most of a second (and a GC)
+    columns = {
+        **{name: mapped.column(name) for name in mapped.column_names},
+        KNOWLEDGE_TIME: pa.repeat(pa.scalar(knowledge_time, PRICES.schema.field(KNOWLEDGE_TIME).type), n),
+        "source": coded_constant(source, n),
+        "source_file_sha256": coded_constant(sha256, n),
     }
-    return pa.table(
-        {
-            **{name: mapped.column(name) for name in mapped.column_names},
-            **{
-                name: pa.repeat(pa.scalar(value, PRICES.schema.field(name).type), n)
-                for name, value in constants.items()
-            },
-        },
-        schema=PRICES.schema,
-    )
+    table = pa.table(columns)
+    return conform("facts", PRICES.schema, table)
 
 
 def _parsed(ahead_of_time: Future[pa.Table | None]) -> pa.Table:
@@ -123,7 +118,7 @@ class Ingestor:
     def facts(self, payload: RawPayload, knowledge_time: dt.datetime | None = None) -> pa.Table:
         """The payload's rows as facts (parsed, stamped), nothing written: the part that can run ahead."""
         return stamp(
-            parse_payload(self.connector, payload),
+            parse_payload(self.connector, payload, coded=True),
             knowledge_time or payload.fetched_at,
             self.connector.name,
             payload.sha256,
@@ -151,17 +146,18 @@ class Ingestor:
                 },
             )
             return FileOutcome(payload.name, "quarantined", payload.sha256, where, error=str(exc))
-        self._tell_listeners(
-            CommittedBatch(
-                self.connector.name,
-                self.connector.market,
-                payload.name,
-                payload.sha256,
-                facts,
-                written,
-                dt.datetime.now(dt.UTC),
+        if self.listeners:
+            self._tell_listeners(
+                CommittedBatch(
+                    self.connector.name,
+                    self.connector.market,
+                    payload.name,
+                    payload.sha256,
+                    decoded(facts, PRICES.schema),
+                    written,
+                    dt.datetime.now(dt.UTC),
+                )
             )
-        )
         status = "written" if result.written else "unchanged"
         return FileOutcome(payload.name, status, payload.sha256, key, result.received, result.written)
 

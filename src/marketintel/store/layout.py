@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketintel.store.coded import is_coded_text, is_text
 from marketintel.store.models import Dataset
 
 
@@ -31,8 +32,7 @@ class EntityOrder:
             column = self.encoded.get(name)
             if column is None:
                 array = table.column(name).combine_chunks()
-                is_text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
-                column = pc.dictionary_encode(array) if is_text else array
+                column = pc.dictionary_encode(array) if is_text(array.type) else array
             columns.append(column if self.indices is None else column.take(self.indices))
         return pa.Table.from_arrays(columns, names=table.column_names)
 
@@ -41,15 +41,15 @@ class EntityOrder:
         return table if self.indices is None else table.take(self.indices)
 
 
-def _sort_key(column: pa.ChunkedArray, encoded: dict[str, pa.DictionaryArray], name: str) -> np.ndarray:
-    """Integers that order like the column: ranks of the distinct values for text, the values otherwise."""
+def sort_key(column: pa.ChunkedArray, encoded: dict[str, pa.DictionaryArray], name: str) -> np.ndarray:
+    """Integers that order like the column: ranks of the distinct values for text (coded on the way, unless
+    it came coded: see store/coded.py), the values otherwise."""
     array = column.combine_chunks()
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        codes = pc.dictionary_encode(array)
+    if is_text(array.type) or is_coded_text(array.type):
+        codes = array if is_coded_text(array.type) else pc.dictionary_encode(array)
         encoded[name] = codes
-        # the rank of each distinct value in sorted order, looked up through the dictionary codes
-        ranks = np.empty(len(codes.dictionary), dtype=np.int64)
-        ranks[pc.sort_indices(codes.dictionary).to_numpy()] = np.arange(len(codes.dictionary))
+        # the rank of each value in sorted order (equal values, equal ranks), looked up through the codes
+        ranks = pc.rank(codes.dictionary, "ascending", tiebreaker="dense").to_numpy().astype(np.int64)
         return ranks[codes.indices.to_numpy(zero_copy_only=False)]
     if pa.types.is_timestamp(array.type):
         return array.cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -66,13 +66,13 @@ def sort_columns(dataset: Dataset) -> tuple[str, ...]:
 
 def entity_order(dataset: Dataset, table: pa.Table) -> EntityOrder:
     encoded: dict[str, pa.DictionaryArray] = {}
-    keys = [_sort_key(table.column(c), encoded, c) for c in sort_columns(dataset)]
+    keys = [sort_key(table.column(c), encoded, c) for c in sort_columns(dataset)]
     # a parser that emits entity order (CAISO's grid pivot does) spares the sort and the gather after it
-    indices = None if _ascending(keys) else np.lexsort(keys[::-1])  # lexsort's primary key is the last
+    indices = None if ascending(keys) else np.lexsort(keys[::-1])  # lexsort's primary key is the last
     return EntityOrder(indices, _repeats(keys, indices), encoded)
 
 
-def _ascending(keys: list[np.ndarray]) -> bool:
+def ascending(keys: list[np.ndarray]) -> bool:
     """Whether the rows are already sorted by `keys` (ties allowed): one pass over neighbours."""
     if len(keys[0]) < 2:
         return True

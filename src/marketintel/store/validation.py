@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketintel.catalog.markets import LOCATION_TYPES, MARKETS
+from marketintel.store.coded import coded_text, distinct_rows, is_coded_text, is_text, schema_of
 from marketintel.store.models import (
     BLOCKS,
     GRANULARITIES,
@@ -39,7 +40,8 @@ class BatchRejected(ValueError):
 
 
 def conform(name: str, schema: pa.Schema, batch: pa.Table | pa.RecordBatch) -> pa.Table:
-    """The batch with exactly the schema's columns, in order and type; naive timestamps are refused."""
+    """The batch with exactly the schema's columns, in order and type; naive timestamps are refused. A text
+    column that comes coded stays coded (see store/coded.py)."""
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     missing = [f.name for f in schema if f.name not in table.column_names and not f.nullable]
     if missing:
@@ -53,7 +55,7 @@ def conform(name: str, schema: pa.Schema, batch: pa.Table | pa.RecordBatch) -> p
             columns.append(pa.nulls(table.num_rows, field.type))
             continue
         columns.append(_cast(name, field, table.column(field.name)))
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays(columns, schema=schema_of(schema, table))
 
 
 def _cast(name: str, field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -62,7 +64,8 @@ def _cast(name: str, field: pa.Field, column: pa.ChunkedArray) -> pa.ChunkedArra
             name, "timestamps must carry a time zone (got naive timestamps)", column=field.name
         )
     try:
-        cast = column.cast(field.type)
+        coded = is_text(field.type) and is_coded_text(column.type)
+        cast = coded_text(column) if coded else column.cast(field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise BatchRejected(
             name, f"cannot read {column.type} as {field.type}: {exc}", column=field.name
@@ -87,6 +90,11 @@ def _check_finite(name: str, table: pa.Table, columns: Iterable[str]) -> None:
 
 def _check_allowed(name: str, table: pa.Table, column: str, allowed: Iterable[str]) -> None:
     allowed_values = pa.array(sorted(allowed), pa.string())
+    if is_coded_text(table.schema.field(column).type):
+        # the values that occur, from the codes: if all are allowed, no row needs looking at
+        present = distinct_rows(table, [column]).column(column)
+        if pc.all(pc.is_in(present, value_set=allowed_values)).as_py():
+            return
     bad = pc.invert(pc.is_in(table.column(column), value_set=allowed_values))
     bad = pc.fill_null(bad, False)
     if pc.any(bad).as_py():
@@ -134,7 +142,7 @@ def _check_ordered(name: str, table: pa.Table, start: str, end: str) -> None:
 
 def _check_market_runs(name: str, table: pa.Table) -> None:
     _check_allowed(name, table, "market", MARKETS)
-    pairs = table.group_by(["market", "run"]).aggregate([])
+    pairs = distinct_rows(table, ["market", "run"])
     for market_code, run in zip(
         pairs.column("market").to_pylist(), pairs.column("run").to_pylist(), strict=True
     ):
@@ -152,7 +160,7 @@ def _check_references(name: str, table: pa.Table, dataset: Dataset, reference_ke
     assert dataset.reference is not None
     ref_table, mapping = dataset.reference
     columns = [fact_column for fact_column, _ in mapping]
-    present = table.group_by(columns).aggregate([])
+    present = distinct_rows(table, columns)
     known = reference_keys(ref_table)
     rows = zip(*(present.column(c).to_pylist() for c in columns), strict=True)
     unknown = [key for key in rows if key not in known]

@@ -33,11 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketintel.connectors.base import Connector
+from marketintel.connectors.blocks import block_layout, row_layout
 from marketintel.connectors.checks import Rule, first_failure, first_repeat
 from marketintel.connectors.clock import local_day_starts
 from marketintel.connectors.fetch import NotPublished
 from marketintel.connectors.models import Fail, ParseError, RawPayload, mapped_prices
-from marketintel.connectors.plaincsv import TEXT, read_plain_csv
+from marketintel.connectors.plaincsv import read_plain_csv
 from marketintel.connectors.textfile import decode, ragged_row
 from marketintel.connectors.zipfiles import ZIP_ERRORS, MemberStream, ZipPayload
 
@@ -180,17 +181,22 @@ def _fast_prices(archive: ZipPayload, member: str, fail: Fail) -> pa.Table | Non
         report = _report(header, fail)
     except ParseError:
         return None
-    # every text as codes: hashing a short text is cheaper than copying it, and each distinct one is then
-    # checked once. GROUP is only checked for being there: read as a number (anything else falls back)
-    columns = dict.fromkeys(TEXT_COLUMNS, TEXT) | {report.value_column: pa.float64(), "GROUP": pa.int64()}
+    # texts as read, then coded by the file's layout (connectors/blocks.py): coding them as they are read
+    # would hash every row. Each distinct text is then checked once. GROUP is only checked for being there:
+    # read as a number (anything else falls back)
+    columns = dict.fromkeys(TEXT_COLUMNS, pa.string()) | {
+        report.value_column: pa.float64(),
+        "GROUP": pa.int64(),
+    }
     table = read_plain_csv(stream, columns, MemberStream.PIECE)
     if table is None or not stream.complete or not table.num_rows:
         return None
-    wide = _dense_wide(table, report)
-    if wide is None:
+    dense = _dense_wide(table, report)
+    if dense is None:
         return None
+    wide, location = dense
     wide = _with_energy(wide)
-    return None if _first_problem(wide) is not None else _prices(wide, report)
+    return None if _first_problem(wide) is not None else _prices(wide, report, location)
 
 
 def _plain_header(archive: ZipPayload, member: str) -> list[str] | None:
@@ -206,44 +212,57 @@ def _plain_header(archive: ZipPayload, member: str) -> list[str] | None:
     return first[:end].decode().rstrip("\r").split(",")
 
 
-def _dense_wide(table: pa.Table, report: Report) -> pl.DataFrame | None:
-    """The rows of `_rows`, checked the same way, pivoted as `_pivot` does; None if any row breaks a rule of
-    `_rows` or repeats a node, interval and component (the exact path then names the line).
+def _dense_wide(table: pa.Table, report: Report) -> tuple[pl.DataFrame, pa.DictionaryArray] | None:
+    """The rows of `_rows`, checked the same way, pivoted as `_pivot` does (but for the node column) and
+    their locations, coded; None if any row breaks a rule of `_rows` or repeats a node, interval and
+    component (the exact path then names the line).
 
-    Texts arrive dictionary-encoded, so each distinct time is parsed once and each row is only codes: its
-    value is scattered into a dense component × node × interval grid, nodes by name and intervals by time."""
-    node, nodes = _codes(table, "NODE")
-    start, starts = _codes(table, "INTERVALSTARTTIME_GMT")
-    end, ends = _codes(table, "INTERVALENDTIME_GMT")
-    kind, kinds = _codes(table, "LMP_TYPE")
+    Texts become codes by the file's layout (connectors/blocks.py), so each distinct text is checked once
+    and each row is only codes: its value is scattered into a dense component × node × interval grid,
+    nodes by name and intervals by time."""
+    texts = {c: table.column(c) for c in TEXT_COLUMNS}
+    layout = block_layout(texts) or row_layout(texts)
+    node, start, end, kind = (
+        layout.columns[c] for c in ("NODE", "INTERVALSTARTTIME_GMT", "INTERVALENDTIME_GMT", "LMP_TYPE")
+    )
     # rules checked on the distinct texts, not on every row
-    kind_component = pc.index_in(kinds, value_set=pa.array(COMPONENTS))  # null: unknown
-    run_ids = pa.chunked_array(c.dictionary for c in table.column("MARKET_RUN_ID").chunks)
+    kind_component = pc.index_in(kind.dictionary, value_set=pa.array(COMPONENTS))  # null: unknown
+    run_ids = layout.columns["MARKET_RUN_ID"].dictionary
     if kind_component.null_count or not pc.all(pc.equal(run_ids, report.market_run_id)).as_py():
         return None
     values = table.column(report.value_column).to_numpy()
     if not np.isfinite(values).all():
         return None
-    start_us, end_us = _utc_micros(starts), _utc_micros(ends)
+    start_us, end_us = _utc_micros(start.dictionary), _utc_micros(end.dictionary)
     if start_us is None or end_us is None:
         return None
     # texts that differ may be the same instant (another offset): the grid is keyed by the instant
     times, time_of_start = np.unique(start_us, return_inverse=True)
+    time_of_start = time_of_start.astype(np.int32)
     # the interval each end text closes, as an index into times (-1: none); a row must close its own
     opens = end_us - report.minutes * 60_000_000
     closes = np.searchsorted(times, opens).clip(max=len(times) - 1)
     closes = np.where(times[closes] == opens, closes, -1).astype(np.int32)
-    time = time_of_start.astype(np.int32)[start]
-    if not np.array_equal(closes[end], time):
+    if start.per_block == end.per_block:  # both per block, or both per position: compared as they are
+        closing = np.array_equal(closes[end.codes], time_of_start[start.codes])
+    else:
+        closing = np.array_equal(closes[layout.rows(end)], time_of_start[layout.rows(start)])
+    if not closing:
         return None
-    cells = len(nodes) * len(times)
+    cells = len(nodes := node.dictionary) * len(times)
     if cells > len(values) or cells * len(COMPONENTS) >= 2**31:
         return None  # mostly empty: not a file of whole node-intervals
     by_name = pc.sort_indices(nodes)
     node_rank = np.empty(len(nodes), np.int32)
     node_rank[by_name.to_numpy()] = np.arange(len(nodes), dtype=np.int32)
-    component = kind_component.to_numpy().astype(np.int32)[kind]
-    slot = component * cells + node_rank[node] * len(times) + time
+    component = kind_component.to_numpy().astype(np.int32)
+    # a row's place in the grid, component × node × interval: the sum of a part that depends on its block
+    # and a part that depends on its position in the block (each column gives one or the other)
+    parts = {True: np.zeros(layout.blocks, np.int32), False: np.zeros(layout.block, np.int32)}
+    parts[kind.per_block] += component[kind.codes] * cells
+    parts[node.per_block] += node_rank[node.codes] * len(times)
+    parts[start.per_block] += time_of_start[start.codes]
+    slot = (parts[True][:, None] + parts[False][None, :]).ravel()
     filled = np.zeros(len(COMPONENTS) * cells, bool)
     filled[slot] = True
     if np.count_nonzero(filled) != len(slot):
@@ -254,20 +273,17 @@ def _dense_wide(table: pa.Table, report: Report) -> pl.DataFrame | None:
     cell = np.flatnonzero(filled.any(axis=0))
     if len(cell) < cells:
         grid = grid[:, cell]
-    return pl.DataFrame(
+    wide = pl.DataFrame(
         {
-            "node": nodes.take(by_name).take(pa.array(cell // len(times))),
             "start": pl.Series(times[cell % len(times)]).cast(pl.Datetime("us", "UTC")),
             **{c: pl.Series(grid[i], nan_to_null=True) for i, c in enumerate(COMPONENTS)},
         }
     )
-
-
-def _codes(table: pa.Table, column: str) -> tuple[np.ndarray, pa.Array]:
-    """A dictionary-encoded column as one array of codes into one dictionary (its blocks each have their own)."""
-    chunks = table.column(column).unify_dictionaries().chunks
-    codes = np.concatenate([c.indices.to_numpy() for c in chunks])
-    return codes, chunks[0].dictionary
+    # the grid's nodes are in name order, so these codes ascend: the rows are in location order
+    location = pa.DictionaryArray.from_arrays(
+        pa.array((cell // len(times)).astype(np.int32)), nodes.take(by_name)
+    )
+    return wide, location
 
 
 def _utc_micros(texts: pa.Array) -> np.ndarray | None:
@@ -383,7 +399,7 @@ def _pivot(rows: pl.DataFrame, report: Report, fail: Fail) -> pa.Table:
         lines = rows.group_by("node", "start").agg(pl.col("line").min())
         hit = wide.filter(bad).join(lines, on=["node", "start"]).sort("line").row(0, named=True)
         raise fail(message(hit), line=hit["line"], field=field)
-    return _prices(wide, report)
+    return _prices(wide, report, wide["node"].cast(pl.String))
 
 
 def _with_energy(wide: pl.DataFrame) -> pl.DataFrame:
@@ -413,12 +429,13 @@ def _first_problem(wide: pl.DataFrame) -> Problem | None:
     return next((p for flag, p in zip(failed, problems, strict=True) if flag), None)
 
 
-def _prices(wide: pl.DataFrame, report: Report) -> pa.Table:
-    """The mapped prices of checked wide rows: lmp = LMP, energy = MCE + MGHG, congestion = MCC, loss = MCL."""
+def _prices(wide: pl.DataFrame, report: Report, location: pa.Array | pl.Series) -> pa.Table:
+    """The mapped prices of checked wide rows at their locations: lmp = LMP, energy = MCE + MGHG,
+    congestion = MCC, loss = MCL."""
     return mapped_prices(
         {
             "market": "CAISO",
-            "location": wide["node"].cast(pl.String),
+            "location": location,
             "run": report.run,
             "interval_start": wide["start"],
             "interval_minutes": report.minutes,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from marketintel.catalog.markets import market as market_named
+from marketintel.store.coded import decoded, distinct_rows
 from marketintel.store.dialect import Dialect, Params, utc
 from marketintel.store.layout import EntityOrder, entity_order
 from marketintel.store.models import (
@@ -50,7 +51,16 @@ class WriteResult:
     dataset: str
     received: int
     written: int
-    rows: pa.Table | None = None  # the rows written (new facts and revisions), in the dataset's schema
+    # the rows written (new facts and revisions) as the engine wrote them: text columns may be coded
+    written_rows: pa.Table | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def rows(self) -> pa.Table | None:
+        """The rows written, in the dataset's schema (decoded when first asked for: a caller counting rows
+        never pays for it)."""
+        if self.written_rows is None:
+            return None
+        return decoded(self.written_rows, DATASETS[self.dataset].schema)
 
     @property
     def unchanged(self) -> int:
@@ -240,7 +250,7 @@ class TimeSeriesStore(ABC):
             self._reject_clashes(dataset, table)
         with self._transaction():
             parts = [self._write_new_revisions(dataset, part, order) for part, order in generations]
-        rows = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        rows = parts[0] if len(parts) == 1 else pa.concat_tables(decoded(p, dataset.schema) for p in parts)
         return WriteResult(dataset.name, table.num_rows, rows.num_rows, rows)
 
     def write_prices(self, batch: pa.Table | pa.RecordBatch) -> WriteResult:
@@ -293,17 +303,21 @@ class TimeSeriesStore(ABC):
         several markets does not look like it overlaps the days already loaded."""
         d = self.dialect
         first, time = dataset.entity[0], dataset.time_column
-        spans = table.group_by(first).aggregate([(time, "min"), (time, "max")])
+        values = distinct_rows(table, [first]).column(first).to_pylist()
+        spans: Iterable[tuple[object, object, object]]
+        if len(values) == 1:  # one market (series…): its span is the whole batch's, no grouping needed
+            span = pc.min_max(table.column(time))
+            spans = [(values[0], span["min"].as_py(), span["max"].as_py())]
+        else:
+            grouped = table.group_by(first).aggregate([(time, "min"), (time, "max")])
+            spans = zip(
+                *(grouped.column(c).to_pylist() for c in (first, f"{time}_min", f"{time}_max")), strict=True
+            )
         prefix = f"{alias}." if alias else ""
         ranges = [
             f"({prefix}{first} = {d.literal(value)} AND {prefix}{time} >= {d.literal(lo)} "
             f"AND {prefix}{time} <= {d.literal(hi)})"
-            for value, lo, hi in zip(
-                spans.column(first).to_pylist(),
-                spans.column(f"{time}_min").to_pylist(),
-                spans.column(f"{time}_max").to_pylist(),
-                strict=True,
-            )
+            for value, lo, hi in spans
         ]
         return "(" + " OR ".join(ranges) + ")"
 

@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from marketintel.store.coded import decoded
 from marketintel.store.dialect import ClickHouseDialect, Params
 from marketintel.store.engines.base import REFERENCES, TimeSeriesStore
 from marketintel.store.layout import EntityOrder
@@ -178,6 +179,7 @@ class ClickHouseStore(TimeSeriesStore):
 
     def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
         # MergeTree sorts each insert by the table's ORDER BY key itself: `order` is not needed here
+        table = decoded(table, dataset.schema)  # staged through chdb's Python(): plain text only
         # the lock (re-entrant; staged() takes it too) keeps other writes of this process out from the
         # first check to the insert
         with self._ex.lock:
@@ -200,6 +202,7 @@ class ClickHouseStore(TimeSeriesStore):
             return rows
 
     def _reject_clashes(self, dataset: Dataset, table: pa.Table) -> None:
+        table = decoded(table, dataset.schema)
         # no transactions here: a batch carrying several revisions of a fact is written one generation
         # at a time, so a clash in a later generation must be found before the first one is inserted
         with self._ex.staged(table) as batch:

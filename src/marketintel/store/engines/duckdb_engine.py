@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from marketintel.store.coded import one_text_columns
 from marketintel.store.dialect import DuckDBDialect, Params
 from marketintel.store.engines.base import REFERENCES, TimeSeriesStore
 from marketintel.store.layout import EntityOrder, entity_order
@@ -117,10 +118,14 @@ class DuckDBStore(TimeSeriesStore):
     def _write_new_revisions(self, dataset: Dataset, table: pa.Table, order: EntityOrder) -> pa.Table:
         con = self._con
         if not con.execute(self.overlap_sql(dataset, table)).fetchall():
-            # rows go in sorted by entity so a location-day sits in one or two row groups (layout.py)
-            con.register("_sorted", order.sorted_for_insert(table))
+            # rows go in sorted by entity so a location-day sits in one or two row groups (layout.py); a
+            # text that is the same in every row (market, run, source, file) goes in as one value
+            constants = one_text_columns(table)
+            rows = order.sorted_for_insert(table).drop_columns(list(constants))
+            select = ", ".join("?" if c in constants else c for c in dataset.columns)
+            con.register("_sorted", rows)
             try:
-                con.execute(f"INSERT INTO {dataset.name} SELECT * FROM _sorted")
+                con.execute(f"INSERT INTO {dataset.name} SELECT {select} FROM _sorted", [*constants.values()])
             finally:
                 con.unregister("_sorted")
             return table
