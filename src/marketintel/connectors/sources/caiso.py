@@ -182,13 +182,8 @@ def _fast_prices(archive: ZipPayload, member: str, fail: Fail) -> pa.Table | Non
     except ParseError:
         return None
     # texts as read, then coded by the file's layout (connectors/blocks.py): coding them as they are read
-    # would hash every row. Each distinct text is then checked once. GROUP is only checked for being there:
-    # read as a number (anything else falls back)
-    columns = dict.fromkeys(TEXT_COLUMNS, pa.string()) | {
-        report.value_column: pa.float64(),
-        "GROUP": pa.int64(),
-    }
-    table = read_plain_csv(stream, columns, MemberStream.PIECE)
+    # would hash every row. Each distinct text is then checked once. GROUP is only checked for being there
+    table = read_plain_csv(stream, [*TEXT_COLUMNS, "GROUP"], [report.value_column], MemberStream.PIECE)
     if table is None or not stream.complete or not table.num_rows:
         return None
     dense = _dense_wide(table, report)
