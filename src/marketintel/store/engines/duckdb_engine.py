@@ -24,6 +24,11 @@ from marketintel.store.models import DATASETS, Dataset
 # ingest and 25% more disk; 64 KiB costs neither. Only a new file takes it: a file keeps the block size
 # it was created with.
 BLOCK_SIZE = 65_536
+# The write-ahead log is folded into the file once it holds this much. At DuckDB's 16 MB an hour of CAISO
+# nodal prices (48 k rows, ~5 MB of log) set off a checkpoint every third file, each rewriting the row
+# group the last one left half full: 64 MB costs 12% less store time over a day of hourly files (the final
+# checkpoint counted), and at most a few seconds of log replay after a crash.
+CHECKPOINT_THRESHOLD = "64MB"
 # parsed statements kept per reading thread (their text holds markers, not values: a handful suffice)
 PARSED_STATEMENTS = 64
 
@@ -61,6 +66,8 @@ class DuckDBStore(TimeSeriesStore):
             self.path, read_only=read_only, config={"default_block_size": str(BLOCK_SIZE)}
         )
         self._con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
