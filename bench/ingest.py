@@ -44,7 +44,7 @@ from marketintel.store.service import open_timeseries
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "connectors" / "fixtures"
 DAY = dt.date(2024, 7, 16)  # a 24-hour Pacific day
-COMPONENTS = {"LMP": "LMP_PRC", "MCE": "LMP_ENE_PRC", "MCC": "LMP_CONG_PRC", "MCL": "LMP_LOSS_PRC"}
+COMPONENTS = {"MCC": "LMP_CONG_PRC", "MCE": "LMP_ENE_PRC", "MCL": "LMP_LOSS_PRC", "LMP": "LMP_PRC"}
 RT_HEADER = [
     "INTERVALSTARTTIME_GMT",
     "INTERVALENDTIME_GMT",
@@ -68,17 +68,19 @@ console = Console()
 
 def caiso_answer(nodes: int, hour: int, hours: int, rng: np.random.Generator) -> bytes:
     """An OASIS PRC_INTVL_LMP answer (a zip holding one CSV) for `nodes` APNodes and `hours` hours from
-    `hour`: rows grouped by node, then interval, then component, as OASIS writes them."""
+    `hour`, laid out as OASIS lays it out (see the fixtures): interval by interval, in each every node, in
+    each the components in the order MCC, MCE, MCL, LMP."""
     start = dt.datetime.combine(DAY, dt.time(7), dt.UTC) + dt.timedelta(hours=hour)
     names = np.array([f"NODE{n:05d}_7_N001" for n in range(nodes)])
     steps = 12 * hours
     intervals = np.arange(steps)
-    node_index = np.repeat(np.arange(nodes), steps * len(COMPONENTS))
-    interval = np.tile(np.repeat(intervals, len(COMPONENTS)), nodes)
+    # one entry per interval and node, interval-major; each then repeated over the interval's 4 rows
+    interval_of_pair = np.repeat(intervals, nodes)
+    node_index = np.repeat(np.tile(np.arange(nodes), steps), len(COMPONENTS))
+    interval = np.repeat(interval_of_pair, len(COMPONENTS))
     kinds = np.tile(np.array(list(COMPONENTS)), nodes * steps)
-    # components drawn once per node and interval, then repeated across that interval's 4 rows
     per_interval = nodes * steps
-    shape = 30 + 10 * np.sin((hour + np.tile(intervals, nodes) / 12) / 24 * 2 * np.pi)
+    shape = 30 + 10 * np.sin((hour + interval_of_pair / 12) / 24 * 2 * np.pi)
     energy = np.repeat((shape + rng.normal(0, 1, per_interval)).round(5), 4)
     congestion = np.repeat(rng.normal(0, 3, per_interval).round(5), 4)
     loss = np.repeat(rng.normal(0, 0.5, per_interval).round(5), 4)
@@ -94,7 +96,7 @@ def caiso_answer(nodes: int, hour: int, hours: int, rng: np.random.Generator) ->
             "INTERVALSTARTTIME_GMT": np.array(text[:-1])[interval],
             "INTERVALENDTIME_GMT": np.array(text[1:])[interval],
             "OPR_DT": DAY.isoformat(),
-            "OPR_HR": hour + 1,
+            "OPR_HR": hour + interval // 12 + 1,
             "NODE_ID_XML": names[node_index],
             "NODE_ID": names[node_index],
             "NODE": names[node_index],
@@ -105,7 +107,7 @@ def caiso_answer(nodes: int, hour: int, hours: int, rng: np.random.Generator) ->
             "GRP_TYPE": "ALL_APNODES",
             "POS": 0,
             "VALUE": value,
-            "OPR_INTERVAL": interval + 1,
+            "OPR_INTERVAL": interval % 12 + 1,
             "GROUP": np.tile(np.arange(1, 5), nodes * steps),
         }
     ).select(RT_HEADER)
