@@ -10,11 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from marketintel.connectors.fetch import Fetcher
+from marketintel.connectors.base import Connector
+from marketintel.connectors.fetch import Fetcher, NotPublished
 from marketintel.connectors.models import ParseError, RawPayload
 from marketintel.connectors.parse import parse_payload, payload_from_file
 from marketintel.connectors.registry import connector
-from tests.connectors.localsource import local_source
+from marketintel.connectors.sources.pjm import PjmDataMiner
+from tests.connectors.localsource import LocalSource, local_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pjm"
 UTC = dt.UTC
@@ -238,32 +240,77 @@ def empty_page(feed: str, start_row: int, total: int) -> bytes:
     ).encode()
 
 
-def test_fetch_a_day_from_a_local_server_and_parse_every_page() -> None:
-    first_pages = {
-        "da_hrl_lmps": (FIXTURES / "da_hrl_lmps_20241103_p01.json").read_bytes(),
-        "rt_fivemin_hrl_lmps": (FIXTURES / "rt_fivemin_hrl_lmps_20241103_p01.json").read_bytes(),
-    }
+def count_answer(feed: str, total: int) -> bytes:
+    """What the API answers to the one-row query `documents()` sends first: the day's totalRows."""
+    return json.dumps(
+        {
+            "links": [{"rel": "self", "href": f"https://api.pjm.com/api/v1/{feed}?StartRow=1"}],
+            "items": [],
+            "searchSpecification": {"rowCount": 1, "startRow": 1, "fields": []},
+            "totalRows": total,
+        }
+    ).encode()
+
+
+FIRST_PAGES = {
+    "da_hrl_lmps": FIXTURES / "da_hrl_lmps_20241103_p01.json",  # totalRows 150
+    "rt_fivemin_hrl_lmps": FIXTURES / "rt_fivemin_hrl_lmps_20241103_p01.json",  # totalRows 600
+}
+
+
+def serve_day(source: LocalSource, pjm: Connector, totals: dict[str, int]) -> None:
+    assert isinstance(pjm, PjmDataMiner)
+    """The day's row counts, its first pages (the fixtures) and empty pages past them."""
+    for feed, total in totals.items():
+        (count_url,) = pjm._page_urls(feed, FALL_BACK, 1, row_count=1, response_format="json")
+        source.serve(count_url.removeprefix(source.base_url), count_answer(feed, total))
+    for url in pjm.urls(FALL_BACK):
+        target = url.removeprefix(source.base_url)
+        feed = target[1:].split("?")[0]
+        start_row = int(target.split("startRow=")[1].split("&")[0])
+        first = FIRST_PAGES[feed].read_bytes()
+        source.serve(target, first if start_row == 1 else empty_page(feed, start_row, totals[feed]))
+
+
+def test_fetch_a_day_from_a_local_server_asking_only_for_the_pages_it_has() -> None:
     with local_source() as source:
         pjm = connector("pjm-dataminer", base_url=source.base_url)
-        for url in pjm.urls(FALL_BACK):
-            target = url.removeprefix(source.base_url)
-            feed = target[1:].split("?")[0]
-            start_row = int(target.split("startRow=")[1].split("&")[0])
-            source.serve(target, first_pages[feed] if start_row == 1 else empty_page(feed, start_row, 150))
+        serve_day(source, pjm, {"da_hrl_lmps": 150, "rt_fivemin_hrl_lmps": 600})
         payloads = list(
             pjm.pull_or_subscribe(
                 FALL_BACK, FALL_BACK + dt.timedelta(days=1), Fetcher(requests_per_second=1000)
             )
         )
-        assert len(source.requests) == 110
-    assert [p.name for p in payloads[:2]] == [
+        # a row count per feed, then each feed's one page: 4 requests, not the 110 of the page budget
+        assert len(source.requests) == 4
+        asked = [r.split("?")[1].split("&")[0] for r in source.requests]
+        assert asked == ["rowCount=1", "rowCount=1", "rowCount=50000", "rowCount=50000"]
+    assert [p.name for p in payloads] == [
         "da_hrl_lmps_20241103_p01.json",
-        "da_hrl_lmps_20241103_p02.json",
+        "rt_fivemin_hrl_lmps_20241103_p01.json",
     ]
     tables = [parse_payload(pjm, p) for p in payloads]
-    assert [t.num_rows for t in tables[:2]] == [150, 0]
-    assert sum(t.num_rows for t in tables) == 150 + 600
+    assert [t.num_rows for t in tables] == [150, 600]
     assert tables[0].equals(parse("da_hrl_lmps_20241103.csv"))
+
+
+def test_a_day_of_more_rows_than_a_page_is_asked_for_page_by_page_within_the_budget() -> None:
+    with local_source() as source:
+        pjm = connector("pjm-dataminer", base_url=source.base_url)
+        # 120,001 RT rows: 3 pages of 50,000; 9,999,999 DA rows: more than 10 pages hold, so the budget's 10
+        serve_day(source, pjm, {"da_hrl_lmps": 9_999_999, "rt_fivemin_hrl_lmps": 120_001})
+        documents = pjm.documents(FALL_BACK, Fetcher(requests_per_second=1000))
+    names = [d.name for d in documents]
+    assert names[:10] == [f"da_hrl_lmps_20241103_p{n:02d}.json" for n in range(1, 11)]
+    assert names[10:] == [f"rt_fivemin_hrl_lmps_20241103_p{n:02d}.json" for n in (1, 2, 3)]
+
+
+def test_a_day_with_no_rows_yet_is_not_published() -> None:
+    with local_source() as source:
+        pjm = connector("pjm-dataminer", base_url=source.base_url)
+        serve_day(source, pjm, {"da_hrl_lmps": 150, "rt_fivemin_hrl_lmps": 0})
+        with pytest.raises(NotPublished, match=r"rt_fivemin_hrl_lmps 2024-11-03.*totalRows 0"):
+            pjm.documents(FALL_BACK, Fetcher(requests_per_second=1000))
 
 
 # --- malformed input ------------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import polars as pl
 import pyarrow as pa
 
-from marketintel.connectors.base import Connector
+from marketintel.connectors.base import Connector, Document
 from marketintel.connectors.checks import first_row
+from marketintel.connectors.fetch import Fetcher, NotPublished
 from marketintel.connectors.models import MAPPED_PRICES, ParseError, RawPayload, mapped_prices
 from marketintel.connectors.textfile import decode, read_table
 
@@ -110,11 +111,11 @@ class PjmDataMiner(Connector):
     row_count: ClassVar[int] = MAX_ROW_COUNT
     # "json" (the default answer; it carries totalRows, so a short page budget is caught) or "csv"
     response_format: ClassVar[str] = "json"
-    # Pages requested per market day. An hour of every pnode is ~13.5k rows (a one-day rt_hrl_lmps query
-    # reports totalRows 325,176), so a day is up to ~340k rows (DA, 25 h) and ~4M rows (RT5, 300 intervals).
-    # `urls()` cannot ask the API how many rows a day has, so it lists a fixed page list with headroom: pages
-    # past the end come back empty and map to no rows, and a JSON page whose totalRows exceeds the budget is a
-    # ParseError (raise the budget) rather than a silently partial day.
+    # The most pages asked for per market day. An hour of every pnode is ~13.5k rows (a one-day rt_hrl_lmps
+    # query reports totalRows 325,176), so a day is up to ~340k rows (DA, 25 h) and ~4M rows (RT5, 300
+    # intervals). `documents()` asks the API how many rows the day has and fetches only those pages; `urls()`,
+    # which cannot ask, lists the whole budget (pages past the end come back empty and map to no rows). A JSON
+    # page whose totalRows exceeds the budget is a ParseError (raise the budget), not a silently partial day.
     pages: ClassVar[dict[str, int]] = {"da_hrl_lmps": 10, "rt_fivemin_hrl_lmps": 100}
 
     def __init__(self, base_url: str | None = None) -> None:
@@ -131,20 +132,56 @@ class PjmDataMiner(Connector):
         fall in it, on the spring-forward day the missing 2:00 AM hour simply has no rows. No sort/order or
         field list is sent: the API refuses both for archived data (DA older than 731 days, RT5 older than 186).
         """
+        return [url for feed, count in self.pages.items() for url in self._page_urls(feed, day, count)]
+
+    def documents(self, day: dt.date, fetcher: Fetcher) -> list[Document]:
+        """The pages that hold the day: a one-row query per feed says how many rows it has (totalRows), so
+        only those pages are asked for (at most the budget), not the whole budget of mostly empty ones.
+        NotPublished when a feed has no rows for the day yet."""
+        documents = []
+        for feed, budget in self.pages.items():
+            total = self._total_rows(feed, day, fetcher)
+            if not total:
+                raise NotPublished(f"{feed} {day.isoformat()}", "no rows for this day yet (totalRows 0)")
+            pages = min(budget, -(-total // self.row_count))
+            documents += [Document(url, self.payload_name(url)) for url in self._page_urls(feed, day, pages)]
+        return documents
+
+    def _total_rows(self, feed: str, day: dt.date, fetcher: Fetcher) -> int:
+        """How many rows the API holds for a feed's day, from a JSON query of one row."""
+        (url,) = self._page_urls(feed, day, 1, row_count=1, response_format="json")
+        payload = self.fetch(Document(url, f"{feed}_{day:%Y%m%d}_count.json"), fetcher)
+        try:
+            total = json.loads(payload.content).get("totalRows")
+        except (ValueError, AttributeError):
+            total = None
+        if not isinstance(total, int) or total < 0:
+            raise ParseError(self.name, payload.name, "the row count query did not answer a totalRows number")
+        return total
+
+    def _page_urls(
+        self,
+        feed: str,
+        day: dt.date,
+        pages: int,
+        *,
+        row_count: int | None = None,
+        response_format: str | None = None,
+    ) -> list[str]:
+        rows = row_count or self.row_count
         window = f"{day:%m/%d/%Y} 00:00to{day:%m/%d/%Y} 23:59"
         urls = []
-        for feed, count in self.pages.items():
-            for page in range(count):
-                query = [
-                    ("rowCount", str(self.row_count)),
-                    ("startRow", str(page * self.row_count + 1)),
-                    ("datetime_beginning_ept", window),
-                    ("row_is_current", "TRUE"),
-                ]
-                if self.response_format == "csv":
-                    query.append(("format", "csv"))
-                encoded = "&".join(f"{key}={quote(value, safe='')}" for key, value in query)
-                urls.append(f"{self.url_root}/{feed}?{encoded}")
+        for page in range(pages):
+            query = [
+                ("rowCount", str(rows)),
+                ("startRow", str(page * rows + 1)),
+                ("datetime_beginning_ept", window),
+                ("row_is_current", "TRUE"),
+            ]
+            if (response_format or self.response_format) == "csv":
+                query.append(("format", "csv"))
+            encoded = "&".join(f"{key}={quote(value, safe='')}" for key, value in query)
+            urls.append(f"{self.url_root}/{feed}?{encoded}")
         return urls
 
     def payload_name(self, url: str) -> str:
