@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 CODED_TEXT = pa.dictionary(pa.int32(), pa.string())
+MAX_FLAGS = 1 << 24  # combinations flagged at most (16 MB of flags); beyond, rows are hashed
 
 
 def is_text(kind: pa.DataType) -> bool:
@@ -96,6 +97,3 @@ def distinct_rows(table: pa.Table, columns: list[str]) -> pa.Table:
         values[name] = array.dictionary.take(pa.array(present % size))
         present //= size
     return pa.table({name: values[name] for name in columns})
-
-
-MAX_FLAGS = 1 << 24  # combinations flagged at most (16 MB of flags); beyond, rows are hashed
