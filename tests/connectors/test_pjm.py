@@ -417,3 +417,17 @@ def test_other_shapes_of_the_same_data() -> None:
     # a CSV page past the last row is the header alone
     header = da_csv().split(b"\r\n")[0] + b"\r\n"
     assert parse_bytes("da_hrl_lmps_20241103_p02.csv", header).num_rows == 0
+
+
+@pytest.mark.parametrize("answer", [b"<html>busy</html>", b'{"items": []}', b'{"totalRows": "many"}'])
+def test_a_row_count_answer_without_a_number_is_a_parse_error_naming_it(answer: bytes) -> None:
+    with local_source() as source:
+        pjm = connector("pjm-dataminer", base_url=source.base_url)
+        serve_day(source, pjm, {"da_hrl_lmps": 150, "rt_fivemin_hrl_lmps": 600})
+        assert isinstance(pjm, PjmDataMiner)
+        (count_url,) = pjm._page_urls("da_hrl_lmps", FALL_BACK, 1, row_count=1, response_format="json")
+        source.serve(count_url.removeprefix(source.base_url), answer)
+        with pytest.raises(
+            ParseError, match=r"da_hrl_lmps_20241103_count\.json: .*did not answer a totalRows"
+        ):
+            pjm.documents(FALL_BACK, Fetcher(requests_per_second=1000))
