@@ -391,6 +391,33 @@ def test_a_write_reports_exactly_the_rows_it_wrote(store: TimeSeriesStore) -> No
     assert unchanged.rows.num_rows == 0
 
 
+def test_what_a_file_wrote_is_read_back_by_its_hash_and_knowledge_time(store: TimeSeriesStore) -> None:
+    first = with_column(
+        prices(count=4, locations=("INDIANA.HUB", "ILLINOIS.HUB")), "source_file_sha256", ["a" * 64] * 8
+    )
+    store.write_prices(first)
+    later = LEARNED + dt.timedelta(hours=2, microseconds=123_456)  # microseconds survive the round trip
+    corrected = with_column(
+        with_column(
+            prices(count=4, locations=("INDIANA.HUB", "ILLINOIS.HUB"), learned=later),
+            "source_file_sha256",
+            ["b" * 64] * 8,
+        ),
+        "lmp",
+        [30.0, 31.0, 99.0, 33.0, 30.01, 77.0, 32.01, 33.01],
+    )
+    result = store.write_prices(corrected)
+    assert result.rows is not None
+    learned = store.prices_learned_from("b" * 64, later)
+    assert learned.schema == PRICES.schema
+    assert learned.equals(result.rows.sort_by([("location", "ascending"), ("interval_start", "ascending")]))
+    assert lmps(learned) == [77.0, 99.0]  # ILLINOIS.HUB first, then INDIANA.HUB
+    assert store.prices_learned_from("a" * 64, LEARNED).num_rows == 8
+    # the same hash under another knowledge time is another batch: it wrote nothing
+    assert store.prices_learned_from("b" * 64, LEARNED).num_rows == 0
+    assert store.prices_learned_from("c" * 64, later).num_rows == 0
+
+
 def test_a_rejected_batch_with_several_revisions_writes_none_of_them(store: TimeSeriesStore) -> None:
     store.write_prices(prices(count=1))
     store.write_prices(prices(count=1, base=50.0, learned=LEARNED + dt.timedelta(days=2)))

@@ -127,14 +127,17 @@ class Ingestor:
     def _write(self, payload: RawPayload, key: str, facts_of: Callable[[], pa.Table]) -> FileOutcome:
         """Write an archived payload's facts (`facts_of` raises a parse error as `facts` would) in one
         store batch, quarantining it if it cannot be parsed or written."""
+        in_flight = None
         try:
             facts = facts_of()
             self._register_new_instruments(facts)
+            in_flight = self._begin(payload, key, facts)
             result = self.store.write(PRICES, facts)
             written = result.rows if result.rows is not None else PRICES.schema.empty_table()
         except NotPublished as exc:  # the payload itself says the data is not out yet
             return FileOutcome(payload.name, "not_published", payload.sha256, key, error=str(exc))
         except (ParseError, BatchRejected) as exc:
+            self._end(in_flight)  # refused whole: nothing of it was written
             where = self.quarantine(key, payload, str(exc))
             log.warning(
                 "quarantined",
@@ -158,8 +161,83 @@ class Ingestor:
                     dt.datetime.now(dt.UTC),
                 )
             )
+        self._end(in_flight)
         status = "written" if result.written else "unchanged"
         return FileOutcome(payload.name, status, payload.sha256, key, result.received, result.written)
+
+    # --- batches in flight: listeners hear of every committed batch, even across a crash ------------
+
+    def _begin(self, payload: RawPayload, key: str, facts: pa.Table) -> int | None:
+        """Record the batch as in flight before its store commit, when there are listeners to tell: a run
+        that dies between the commit and the listeners leaves it for `announce_unfinished`."""
+        if not self.listeners or facts.num_rows == 0:
+            return None
+        knowledge_time = facts.column(KNOWLEDGE_TIME)[0].as_py()
+        with self.sessions() as session:
+            batch_id = metadata.begin_batch(
+                session, self.connector.name, payload.name, payload.sha256, knowledge_time, key
+            )
+            session.commit()
+        return batch_id
+
+    def _end(self, batch_id: int | None) -> None:
+        if batch_id is None:
+            return
+        with self.sessions() as session:
+            metadata.end_batch(session, batch_id)
+            session.commit()
+
+    def announce_unfinished(self) -> int:
+        """Tell the listeners of batches an earlier run committed but died before announcing (SIGKILL
+        between the store commit and the outbox): what the store holds of each, re-read by file hash and
+        knowledge time, with the file's rows parsed again from its archived copy. Returns how many batches
+        were announced; a batch that never reached the store is only forgotten.
+
+        At least once: a run that died after its listeners heard but before it forgot the batch has it
+        announced twice, and a bus event carries the same message id both times (see bus.models)."""
+        if not self.listeners:
+            return 0
+        with self.sessions() as session:
+            unfinished = metadata.batches_in_flight(session, self.connector.name)
+        announced = 0
+        for batch in unfinished:
+            written = self.store.prices_learned_from(batch.sha256, batch.knowledge_time)
+            if written.num_rows:
+                log.warning(
+                    "announcing a batch an earlier run wrote but did not announce",
+                    extra={"source": self.connector.name, "file": batch.file, "rows": written.num_rows},
+                )
+                facts = self._archived_facts(
+                    batch.file, batch.archived_as, batch.sha256, batch.knowledge_time
+                )
+                self._tell_listeners(
+                    CommittedBatch(
+                        self.connector.name,
+                        self.connector.market,
+                        batch.file,
+                        batch.sha256,
+                        written if facts is None else facts,
+                        written,
+                        dt.datetime.now(dt.UTC),
+                    )
+                )
+                announced += 1
+            self._end(batch.id)
+        return announced
+
+    def _archived_facts(
+        self, name: str, key: str, sha256: str, knowledge_time: dt.datetime
+    ) -> pa.Table | None:
+        """Every row of an archived file as the batch stamped it; None if its copy is gone or changed."""
+        if not self.objects.exists(key):
+            return None
+        payload = RawPayload(name=name, content=self.objects.get(key), fetched_at=knowledge_time, url=None)
+        if payload.sha256 != sha256:
+            return None
+        try:
+            return decoded(self.facts(payload, knowledge_time), PRICES.schema)
+        except ParseError:  # it parsed when it was written; a parser changed since cannot take it back
+            return None
 
     def _tell_listeners(self, batch: CommittedBatch) -> None:
         # the facts are committed whatever a listener does: a failing listener is logged, never raised
@@ -207,6 +285,7 @@ class Ingestor:
             return None if isinstance(item, FileOutcome) else self.facts(item[0], knowledge_time)
 
         with self._run("ingest-files", {"files": [str(p) for p in paths]}) as record:
+            self.announce_unfinished()
             # the next file is read, archived and parsed while this one is written (ahead.py)
             for item, facts in ahead(facts_of, self._archived(paths)):
                 if isinstance(item, FileOutcome):
@@ -234,6 +313,7 @@ class Ingestor:
         days whose every file was written, so a failed day is retried by the next run."""
         report = IngestReport(self.connector.name)
         with self._run("ingest-window", {"start": start.isoformat(), "end": end.isoformat()}) as record:
+            self.announce_unfinished()
             done = self.checkpoint()
             day = max(start, done + dt.timedelta(days=1)) if done else start
             contiguous = True

@@ -181,6 +181,23 @@ class OutboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class BatchInFlight(Base):
+    """A batch being written: recorded before the store commit and deleted once its listeners (the bus
+    outbox, data quality) have heard of it. One left behind is a batch whose run died in between; the next
+    run of its source announces what the store holds of it (see ingest.service.Ingestor.announce_unfinished).
+    """
+
+    __tablename__ = "batches_in_flight"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    file: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    knowledge_time: Mapped[datetime]  # the batch's rows carry exactly this knowledge time
+    archived_as: Mapped[str] = mapped_column(Text)  # the raw payload's object key
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class QualityCheck(Base):
     """One data-quality measurement: a check (gaps, duplicates, range, spike, stale, completeness,
     freshness) of a batch or a source, its value, the gate it was held to, and whether it passed."""

@@ -7,13 +7,14 @@ with the data it describes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from marketintel.metadata.models import (
     LOCATION_TYPES,
     ROLES,
+    BatchInFlight,
     Checkpoint,
     Instrument,
     Run,
@@ -179,6 +181,32 @@ def finish_run(
     run.message = message
     run.finished_at = utcnow()
     session.flush()
+
+
+# --- batches in flight ------------------------------------------------------------------------------
+
+
+def begin_batch(
+    session: Session, source: str, file: str, sha256: str, knowledge_time: datetime, archived_as: str
+) -> int:
+    """Record that a batch of `source` is about to be written; its id (flushed, not committed)."""
+    batch = BatchInFlight(
+        source=source, file=file, sha256=sha256, knowledge_time=knowledge_time, archived_as=archived_as
+    )
+    session.add(batch)
+    session.flush()
+    return batch.id
+
+
+def end_batch(session: Session, batch_id: int) -> None:
+    """The batch's listeners have heard of it (or it wrote nothing): forget it. The caller commits."""
+    session.execute(delete(BatchInFlight).where(BatchInFlight.id == batch_id))
+
+
+def batches_in_flight(session: Session, source: str) -> list[BatchInFlight]:
+    """The batches of `source` begun and never ended, oldest first."""
+    stmt = select(BatchInFlight).where(BatchInFlight.source == source).order_by(BatchInFlight.id)
+    return list(session.scalars(stmt))
 
 
 # --- instruments ------------------------------------------------------------------------------------

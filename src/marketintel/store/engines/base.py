@@ -393,6 +393,23 @@ class TimeSeriesStore(ABC):
         keys = ["interval_start"] if locations and len(locations) == 1 else ["location", "interval_start"]
         return latest_revisions(schema, rows, keys)
 
+    def prices_learned_from(self, sha256: str, knowledge_time: dt.datetime) -> pa.Table:
+        """The price facts one file's batch wrote: those it stamped with its hash and its knowledge time
+        (a batch restating a stored value writes nothing, so this is exactly what it wrote), ordered by
+        location, run, interval_start."""
+        d = self.dialect
+        params: Params = {}
+        where = (
+            f"source_file_sha256 = {d.param(params, 'sha256', sha256)} AND "
+            f"{KNOWLEDGE_TIME} = {d.param(params, 'known', utc(knowledge_time, 'knowledge_time'))}"
+        )
+        rows = self.query(
+            f"SELECT {', '.join(PRICES.columns)} FROM {PRICES.name} WHERE {where} "
+            "ORDER BY location, run, interval_start",
+            params,
+        )
+        return with_schema(rows, PRICES.schema)
+
     def latest_prices(
         self,
         *,
