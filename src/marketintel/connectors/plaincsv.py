@@ -80,8 +80,11 @@ def read_plain_csv(stream: Stream, texts: list[str], numbers: list[str], block: 
     return table
 
 
+# threads kept for the life of the process: Arrow's allocator gives back the memory of a thread that ends
+_CASTS = ThreadPoolExecutor(2, thread_name_prefix="plaincsv-cast")
+
+
 def _parsed(texts: pa.ChunkedArray) -> pa.ChunkedArray:
     """Numbers from their texts, the blocks parsed on two threads (a cast lets go of the GIL); raises if
     one does not parse."""
-    with ThreadPoolExecutor(2) as pool:
-        return pa.chunked_array(pool.map(lambda chunk: chunk.cast(pa.float64()), texts.chunks), pa.float64())
+    return pa.chunked_array(_CASTS.map(lambda chunk: chunk.cast(pa.float64()), texts.chunks), pa.float64())
