@@ -51,7 +51,13 @@ def git_commit() -> dict[str, object] | None:
             ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+            # earlier results are not the code measured: a tree dirty only in bench/results is clean
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)bench/results"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
