@@ -139,9 +139,7 @@ def test_a_batch_committed_by_a_killed_run_is_announced_by_the_next(
     assert len(outbox_subjects(resume.metadata_url)) == 2
 
 
-def test_a_batch_that_never_reached_the_store_is_forgotten_not_announced(
-    resumed: Resumed, tmp_path: Path
-) -> None:
+def test_a_batch_that_never_reached_the_store_is_forgotten_not_announced(resumed: Resumed) -> None:
     # what a run killed inside the store write leaves: the batch in flight, none of its rows committed
     with metadata.session_factory(metadata.engine_for(resumed.metadata_url))() as session:
         metadata.begin_batch(
